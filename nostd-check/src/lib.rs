@@ -1,0 +1,43 @@
+//! A `#![no_std]` staticlib linking the core crates with `default-features = false`.
+//!
+//! If any of them (or a dependency) pulled in `std`, this crate would fail to build with
+//! `error[E0152]: found duplicate lang item panic_impl`. `.ci/run` builds it on its own
+//! (`cargo build -p nostd-check --release`), so feature unification with the std users in the
+//! workspace cannot hide a leak.
+#![no_std]
+
+extern crate alloc;
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::panic::PanicInfo;
+
+pub use hv_dynmem;
+pub use hv_reporting;
+pub use hvcall;
+pub use vmbus;
+
+#[panic_handler]
+fn panic(_info: &PanicInfo) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// An allocator that never has memory: enough to link `alloc` users without `std`.
+struct NoMemory;
+
+// SAFETY: `alloc` always returns null, which `GlobalAlloc` allows ("returning a null pointer
+// indicates that either memory is exhausted or layout does not meet this allocator's size or
+// alignment constraints"); `dealloc` is then never called with a pointer from this allocator,
+// so doing nothing in it upholds its contract.
+#[expect(unsafe_code, reason = "a GlobalAlloc impl is unsafe by definition")]
+unsafe impl GlobalAlloc for NoMemory {
+    unsafe fn alloc(&self, _layout: Layout) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+
+    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+}
+
+#[global_allocator]
+static ALLOCATOR: NoMemory = NoMemory;

@@ -1,0 +1,15 @@
+//! hv-dynmem: the Hyper-V Dynamic Memory guest driver core.
+//!
+//! A sans-IO state machine that speaks the VMBus Dynamic Memory protocol with the host and
+//! hands free memory back through Hyper-V cold-discard hints. `no_std` + `alloc`; `std` only
+//! behind the `std` feature (simulator, CLI).
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub use hv_reporting as reporting;
+pub use hvcall;
+pub use vmbus;
