@@ -1,0 +1,457 @@
+//! Ring memory: the 4 KiB control page and the data area, reached only through atomics.
+//!
+//! A ring's memory is shared with the other side (the host, or the simulated host), which may
+//! write anything into it at any time. Every access therefore goes through atomics:
+//! [`ControlPage`] is 1024 `AtomicU32` words, the data area is a slice of `AtomicU64` words.
+//! Nothing here can read or write outside those slices; the copy helpers return
+//! [`OutOfBounds`] instead of panicking when asked to.
+//!
+//! [`RingMem`] is the one small trait the ring code is generic over. Implementations:
+//! - [`BorrowedRingMem`]: borrows a control page and data words (no allocation);
+//! - [`FlatRingMem`] (feature `alloc`): owns them on the heap, for tests and the simulator;
+//! - [`SharedRingMem`]: built from raw pointers to pages shared with a host, the crate's only
+//!   `unsafe` island (module `shared_mem`).
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+pub use crate::shared_mem::SharedRingMem;
+
+/// Size of the control page in bytes.
+pub const CONTROL_PAGE_SIZE: usize = 4096;
+/// Number of 32-bit words in the control page.
+pub const CONTROL_PAGE_WORDS: usize = CONTROL_PAGE_SIZE / 4;
+
+/// Bit in [`ControlWord::FEATURE_BITS`]: the ring supports the pending-send-size protocol.
+#[doc(alias = "feat_pending_send_sz")]
+pub const FEATURE_SUPPORTS_PENDING_SEND_SIZE: u32 = 1;
+
+/// Index of a 32-bit word in the control page (byte offset = 4 × index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ControlWord(pub usize);
+
+impl ControlWord {
+    /// Byte offset of the next byte the writer will write (byte 0). Owned by the writer.
+    #[doc(alias = "write_index")]
+    pub const WRITE_INDEX: Self = Self(0);
+    /// Byte offset of the next byte the reader will read (byte 4). Owned by the reader.
+    #[doc(alias = "read_index")]
+    pub const READ_INDEX: Self = Self(1);
+    /// Non-zero: the reader does not want a signal when data arrives (byte 8). Owned by the
+    /// reader.
+    #[doc(alias = "interrupt_mask")]
+    pub const INTERRUPT_MASK: Self = Self(2);
+    /// Bytes the writer is waiting for; the reader signals once that much is free (byte 12).
+    /// Owned by the writer.
+    #[doc(alias = "pending_send_sz")]
+    pub const PENDING_SEND_SIZE: Self = Self(3);
+    /// Feature bits (byte 64), see [`FEATURE_SUPPORTS_PENDING_SEND_SIZE`].
+    #[doc(alias = "feature_bits")]
+    pub const FEATURE_BITS: Self = Self(16);
+
+    /// Byte offset of this word in the control page.
+    #[must_use]
+    pub const fn byte_offset(self) -> usize {
+        self.0 * 4
+    }
+}
+
+/// The 4 KiB control page at the start of a ring: 1024 atomic 32-bit words, of which the ring
+/// uses the five named by [`ControlWord`]; the rest is reserved.
+#[repr(transparent)]
+pub struct ControlPage(pub [AtomicU32; CONTROL_PAGE_WORDS]);
+
+const _: () = assert!(size_of::<ControlPage>() == CONTROL_PAGE_SIZE);
+
+impl ControlPage {
+    /// A zeroed control page.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(core::array::from_fn(|_| AtomicU32::new(0)))
+    }
+
+    /// Loads a word. An index outside the page reads as 0 (never panics).
+    #[must_use]
+    pub fn load(&self, word: ControlWord, order: Ordering) -> u32 {
+        self.0.get(word.0).map_or(0, |w| w.load(order))
+    }
+
+    /// Stores a word. An index outside the page is ignored (never panics).
+    pub fn store(&self, word: ControlWord, value: u32, order: Ordering) {
+        if let Some(w) = self.0.get(word.0) {
+            w.store(value, order);
+        }
+    }
+
+    /// Resets the page the way a ring's creator does: everything zero, then the feature bits
+    /// to [`FEATURE_SUPPORTS_PENDING_SEND_SIZE`].
+    pub fn init(&self) {
+        for w in &self.0 {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.store(
+            ControlWord::FEATURE_BITS,
+            FEATURE_SUPPORTS_PENDING_SEND_SIZE,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// A copy of the page's bytes (little-endian words).
+    #[must_use]
+    pub fn snapshot(&self) -> [u8; CONTROL_PAGE_SIZE] {
+        let mut out = [0u8; CONTROL_PAGE_SIZE];
+        for (chunk, w) in out.chunks_exact_mut(4).zip(self.0.iter()) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+        out
+    }
+
+    /// Overwrites the page with `bytes` (little-endian words; a short slice writes a prefix,
+    /// a trailing partial word is zero-extended).
+    pub fn fill_from(&self, bytes: &[u8]) {
+        for (chunk, w) in bytes.chunks(4).zip(self.0.iter()) {
+            let mut word = [0u8; 4];
+            word[..chunk.len()].copy_from_slice(chunk);
+            w.store(u32::from_le_bytes(word), Ordering::SeqCst);
+        }
+    }
+}
+
+impl Default for ControlPage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for ControlPage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ControlPage")
+            .field(
+                "write_index",
+                &self.load(ControlWord::WRITE_INDEX, Ordering::Relaxed),
+            )
+            .field(
+                "read_index",
+                &self.load(ControlWord::READ_INDEX, Ordering::Relaxed),
+            )
+            .field(
+                "interrupt_mask",
+                &self.load(ControlWord::INTERRUPT_MASK, Ordering::Relaxed),
+            )
+            .field(
+                "pending_send_size",
+                &self.load(ControlWord::PENDING_SEND_SIZE, Ordering::Relaxed),
+            )
+            .field(
+                "feature_bits",
+                &self.load(ControlWord::FEATURE_BITS, Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+/// A copy touched memory outside the data area (a ring-logic bug or a caller error, never
+/// reachable from host-written values, which are validated first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("ring data access out of bounds: offset {offset}, {len} bytes, data area {size} bytes")]
+pub struct OutOfBounds {
+    /// Start byte offset asked for.
+    pub offset: usize,
+    /// Length asked for.
+    pub len: usize,
+    /// Size of the data area.
+    pub size: usize,
+}
+
+/// The memory of one ring: a control page and a data area of 64-bit words.
+///
+/// The data area's byte size (8 × word count) must be a multiple of 8 and at least 32 bytes;
+/// the rings check that when they are created.
+pub trait RingMem {
+    /// The control page.
+    fn control(&self) -> &ControlPage;
+    /// The data area, as 64-bit words in ring order (byte `8 i .. 8 i + 8` is word `i`,
+    /// little-endian).
+    fn data(&self) -> &[AtomicU64];
+}
+
+impl<T: RingMem + ?Sized> RingMem for &T {
+    fn control(&self) -> &ControlPage {
+        (**self).control()
+    }
+    fn data(&self) -> &[AtomicU64] {
+        (**self).data()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: RingMem + ?Sized> RingMem for alloc::sync::Arc<T> {
+    fn control(&self) -> &ControlPage {
+        (**self).control()
+    }
+    fn data(&self) -> &[AtomicU64] {
+        (**self).data()
+    }
+}
+
+/// Byte size of a data area.
+#[must_use]
+pub fn data_size(data: &[AtomicU64]) -> usize {
+    data.len().saturating_mul(8)
+}
+
+/// Splits `len` bytes starting at 8-aligned byte `offset` into the (at most two) word ranges
+/// they occupy, wrapping once at the end of the data area.
+fn word_ranges(
+    data: &[AtomicU64],
+    offset: usize,
+    len: usize,
+) -> Result<(&[AtomicU64], &[AtomicU64]), OutOfBounds> {
+    let size = data_size(data);
+    let oob = OutOfBounds { offset, len, size };
+    if offset % 8 != 0 || offset >= size || len > size {
+        return Err(oob);
+    }
+    let words = len.div_ceil(8);
+    let start = offset / 8;
+    let first_len = words.min(data.len() - start);
+    let first = data.get(start..start + first_len).ok_or(oob)?;
+    let second = data.get(..words - first_len).ok_or(oob)?;
+    Ok((first, second))
+}
+
+/// Copies `buf.len()` bytes out of the data area starting at 8-aligned byte `offset`, wrapping
+/// once at the end. `buf.len()` may be any length up to the data size.
+pub fn read_bytes(data: &[AtomicU64], offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+    let (first, second) = word_ranges(data, offset, buf.len())?;
+    let mut chunks = buf.chunks_mut(8);
+    for (w, chunk) in first.iter().chain(second).zip(&mut chunks) {
+        let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+        if chunk.len() == 8 {
+            chunk.copy_from_slice(&bytes);
+        } else {
+            chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap_or(&[]));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` into the data area starting at 8-aligned byte `offset`, wrapping once at the
+/// end. A trailing partial word is zero-padded (the ring's payload padding).
+pub fn write_bytes(data: &[AtomicU64], offset: usize, bytes: &[u8]) -> Result<(), OutOfBounds> {
+    let (first, second) = word_ranges(data, offset, bytes.len())?;
+    for (w, chunk) in first.iter().chain(second).zip(bytes.chunks(8)) {
+        let mut word = [0u8; 8];
+        if chunk.len() == 8 {
+            word.copy_from_slice(chunk);
+        } else if let Some(dst) = word.get_mut(..chunk.len()) {
+            dst.copy_from_slice(chunk);
+        }
+        w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Reads the 64-bit word at 8-aligned byte `offset` (which must be inside the data area).
+pub fn read_word(data: &[AtomicU64], offset: usize) -> Result<u64, OutOfBounds> {
+    let size = data_size(data);
+    if offset % 8 != 0 {
+        return Err(OutOfBounds {
+            offset,
+            len: 8,
+            size,
+        });
+    }
+    data.get(offset / 8)
+        .map(|w| w.load(Ordering::Relaxed))
+        .ok_or(OutOfBounds {
+            offset,
+            len: 8,
+            size,
+        })
+}
+
+/// Writes the 64-bit word at 8-aligned byte `offset` (which must be inside the data area).
+pub fn write_word(data: &[AtomicU64], offset: usize, value: u64) -> Result<(), OutOfBounds> {
+    let size = data_size(data);
+    let oob = OutOfBounds {
+        offset,
+        len: 8,
+        size,
+    };
+    if offset % 8 != 0 {
+        return Err(oob);
+    }
+    data.get(offset / 8)
+        .ok_or(oob)?
+        .store(value, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Ring memory borrowed from elsewhere: no allocation, no `unsafe`.
+#[derive(Clone, Copy, Debug)]
+pub struct BorrowedRingMem<'a> {
+    control: &'a ControlPage,
+    data: &'a [AtomicU64],
+}
+
+impl<'a> BorrowedRingMem<'a> {
+    /// Wraps a control page and a data area.
+    #[must_use]
+    pub fn new(control: &'a ControlPage, data: &'a [AtomicU64]) -> Self {
+        Self { control, data }
+    }
+}
+
+impl RingMem for BorrowedRingMem<'_> {
+    fn control(&self) -> &ControlPage {
+        self.control
+    }
+    fn data(&self) -> &[AtomicU64] {
+        self.data
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use flat::FlatRingMem;
+
+#[cfg(feature = "alloc")]
+mod flat {
+    use super::{CONTROL_PAGE_SIZE, ControlPage, RingMem};
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    /// Heap-allocated ring memory (a control page plus a data area), for tests and the
+    /// simulator. Both ends of a ring share one `FlatRingMem` (for example through an `Arc`).
+    pub struct FlatRingMem {
+        control: Box<ControlPage>,
+        data: Box<[AtomicU64]>,
+    }
+
+    impl FlatRingMem {
+        /// Allocates a ring with a `data_size`-byte data area (rounded down to a multiple of
+        /// 8) and an initialised control page (indices 0, interrupts unmasked, feature bit
+        /// for pending-send-size set).
+        #[must_use]
+        pub fn new(data_size: usize) -> Self {
+            let data: Vec<AtomicU64> = (0..data_size / 8).map(|_| AtomicU64::new(0)).collect();
+            let control = Box::new(ControlPage::new());
+            control.init();
+            Self {
+                control,
+                data: data.into_boxed_slice(),
+            }
+        }
+
+        /// A ring with the Dynamic Memory channel's size: 16 KiB of data (plus the 4 KiB
+        /// control page), see `dm-protocol.md` §0.
+        #[must_use]
+        pub fn dm_channel() -> Self {
+            Self::new(crate::DM_RING_DATA_SIZE)
+        }
+
+        /// Total bytes a real mapping of this ring would take (control page + data).
+        #[must_use]
+        pub fn mapped_size(&self) -> usize {
+            CONTROL_PAGE_SIZE + self.data.len() * 8
+        }
+
+        /// A copy of the data area's bytes.
+        #[must_use]
+        pub fn data_snapshot(&self) -> Vec<u8> {
+            self.data
+                .iter()
+                .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
+                .collect()
+        }
+
+        /// Overwrites the data area with `bytes` from byte 0 (a short slice writes a prefix; a
+        /// trailing partial word is zero-extended).
+        pub fn fill_data(&self, bytes: &[u8]) {
+            for (chunk, w) in bytes.chunks(8).zip(self.data.iter()) {
+                let mut word = [0u8; 8];
+                if let Some(dst) = word.get_mut(..chunk.len()) {
+                    dst.copy_from_slice(chunk);
+                }
+                w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+            }
+        }
+    }
+
+    impl RingMem for FlatRingMem {
+        fn control(&self) -> &ControlPage {
+            &self.control
+        }
+        fn data(&self) -> &[AtomicU64] {
+            &self.data
+        }
+    }
+
+    impl core::fmt::Debug for FlatRingMem {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("FlatRingMem")
+                .field("control", &*self.control)
+                .field("data_size", &(self.data.len() * 8))
+                .finish()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(n: usize) -> std::vec::Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn control_word_offsets_match_linux_layout() {
+        assert_eq!(ControlWord::WRITE_INDEX.byte_offset(), 0);
+        assert_eq!(ControlWord::READ_INDEX.byte_offset(), 4);
+        assert_eq!(ControlWord::INTERRUPT_MASK.byte_offset(), 8);
+        assert_eq!(ControlWord::PENDING_SEND_SIZE.byte_offset(), 12);
+        assert_eq!(ControlWord::FEATURE_BITS.byte_offset(), 64);
+    }
+
+    #[test]
+    fn control_page_out_of_range_word_is_harmless() {
+        let c = ControlPage::new();
+        c.store(ControlWord(5000), 7, Ordering::SeqCst);
+        assert_eq!(c.load(ControlWord(5000), Ordering::SeqCst), 0);
+        c.init();
+        let snap = c.snapshot();
+        assert_eq!(snap[64], 1);
+        c.fill_from(&[1, 2, 3, 4, 5]);
+        assert_eq!(c.load(ControlWord(0), Ordering::SeqCst), 0x0403_0201);
+        assert_eq!(c.load(ControlWord(1), Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn copies_wrap_once_and_pad() {
+        let data = words(4); // 32 bytes
+        let src: std::vec::Vec<u8> = (1..=13).collect();
+        write_bytes(&data, 24, &src).unwrap();
+        let mut back = [0u8; 16];
+        read_bytes(&data, 24, &mut back).unwrap();
+        assert_eq!(&back[..13], &src[..]);
+        assert_eq!(&back[13..], &[0, 0, 0], "tail padded with zeros");
+        assert_eq!(
+            read_word(&data, 0).unwrap(),
+            u64::from_le_bytes([9, 10, 11, 12, 13, 0, 0, 0])
+        );
+    }
+
+    #[test]
+    fn copies_refuse_out_of_bounds() {
+        let data = words(4);
+        let mut buf = [0u8; 8];
+        assert!(read_bytes(&data, 32, &mut buf).is_err());
+        assert!(read_bytes(&data, 4, &mut buf).is_err());
+        assert!(write_bytes(&data, 0, &[0u8; 33]).is_err());
+        assert!(read_word(&data, 32).is_err());
+        assert!(write_word(&data, 3, 0).is_err());
+        assert!(read_bytes(&[], 0, &mut []).is_err());
+    }
+}
