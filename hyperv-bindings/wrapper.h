@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bindgen input for hyperv-bindings: the target kernel's Hyper-V definitions plus the
+ * hv_dynmem C<->Rust glue ABI. Read by the top-level build.rs with the kernel's own C flags.
+ * Function-like macros (BIT(), sizeof expressions) are turned into enumerators here, because
+ * bindgen only evaluates plain literal macros.
+ */
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/hyperv.h>
+#include <linux/page_reporting.h>
+#include <asm/mshyperv.h>
+#include <asm-generic/hyperv-tlfs.h>
+#include "hv_dynmem_glue.h"
+
+enum hvb_consts {
+	HVB_EXT_CAPABILITY_MEMORY_COLD_DISCARD_HINT = HV_EXT_CAPABILITY_MEMORY_COLD_DISCARD_HINT,
+	HVB_MEMORY_HINT_MAX_GPA_PAGE_RANGES = HV_MEMORY_HINT_MAX_GPA_PAGE_RANGES,
+	HVB_HYP_PAGE_SIZE = HV_HYP_PAGE_SIZE,
+	HVB_PAGE_SIZE = PAGE_SIZE,
+	HVB_PAGE_REPORTING_CAPACITY = PAGE_REPORTING_CAPACITY,
+	HVB_PAGEBLOCK_ORDER = pageblock_order,
+	HVB_MAX_ORDER = MAX_ORDER,
+	HVB_VM_PKT_DATA_INBAND = VM_PKT_DATA_INBAND,
+	HVB_VMBUS_RING_HEADER_SIZE = sizeof(struct hv_ring_buffer),
+	HVB_VMPACKET_DESCRIPTOR_SIZE = sizeof(struct vmpacket_descriptor),
+};

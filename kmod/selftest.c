@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hv_dynmem_selftest.ko: runs the Rust half's in-kernel self-tests at load time and prints
+ * KTAP. It has no hv_vmbus dependency, so it loads in any x86-64 kernel (the QEMU test boots
+ * Debian's cloud kernel with it, see scripts/kmod-test).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "hv_dynmem_glue.h"
+#include "kglue_internal.h"
+
+static bool panic_test = true;
+module_param(panic_test, bool, 0444);
+MODULE_PARM_DESC(panic_test, "Run the Rust panic guard test last (prints one WARN)");
+
+static int panic_entry(void *arg)
+{
+	return hvdm_selftest_panic(arg);
+}
+
+static int test_entry(void *arg)
+{
+	return hvdm_selftest_run(arg);
+}
+
+static int __init hvdm_selftest_init(void)
+{
+	int count, i, ret, failed = 0, plan;
+
+	count = hvdm_selftest_count();
+	plan = count + (panic_test ? 1 : 0);
+	pr_info("KTAP version 1\n");
+	pr_info("1..%d\n", plan);
+	for (i = 0; i < count; i++) {
+		ret = kglue_guarded_call(test_entry, (void *)(unsigned long)i);
+		if (ret == 0) {
+			pr_info("ok %d %s\n", i + 1, hvdm_selftest_name(i));
+		} else {
+			failed++;
+			pr_info("not ok %d %s # %d failed (%s)\n", i + 1, hvdm_selftest_name(i),
+				ret, ret == -EFAULT ? "Rust panic" : "subtests");
+		}
+	}
+	if (panic_test) {
+		/* A deliberate Rust panic must come back here as -EFAULT with the driver disabled. */
+		ret = kglue_guarded_call(panic_entry, NULL);
+		if (ret == -EFAULT && kglue_is_dead() &&
+		    kglue_guarded_call(test_entry, (void *)0UL) == -ENODEV) {
+			pr_info("ok %d panic_guard\n", plan);
+		} else {
+			failed++;
+			pr_info("not ok %d panic_guard # returned %d\n", plan, ret);
+		}
+	}
+	pr_info("# hv_dynmem selftest: %d passed, %d failed\n", plan - failed, failed);
+	return 0;
+}
+
+static void __exit hvdm_selftest_exit(void)
+{
+}
+
+module_init(hvdm_selftest_init);
+module_exit(hvdm_selftest_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("hv-dynmem in-kernel self-tests (KTAP)");
