@@ -13,3 +13,6 @@ extern crate std;
 pub use hv_reporting as reporting;
 pub use hvcall;
 pub use vmbus;
+pub mod driver;
+pub mod os;
+pub mod protocol;

@@ -1,0 +1,292 @@
+//! Hot-add bookkeeping (dm-protocol.md §6): regions, what has been added to the OS, what the
+//! host has backed, and gaps of unbacked frames.
+//!
+//! Deviations from Linux, all on the safe side:
+//! - a synthesised region (request without one) covers the request's *end* too (Linux rounds
+//!   the size alone up and can claim frames it never added);
+//! - a region that does not contain its range, is not aligned to the memory block size, or
+//!   overlaps an existing region is refused (0 pages) and counted;
+//! - a request that would back frames already backed is refused and counted;
+//! - the number of regions and gaps is bounded.
+
+use alloc::vec::Vec;
+
+use crate::os::{AddMemoryError, GuestMemory, Pfn};
+use crate::protocol::PageRange;
+
+/// Most hot-add regions remembered.
+pub const MAX_REGIONS: usize = 64;
+/// Most gaps remembered over all regions.
+pub const MAX_GAPS: usize = 256;
+
+/// One hot-add region (Linux `struct hv_hotadd_state`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Region start (frame).
+    pub start: Pfn,
+    /// Region end (exclusive).
+    pub end: Pfn,
+    /// End of what has been added to the OS (whole memory blocks).
+    pub ha_end: Pfn,
+    /// First frame the host backed.
+    pub covered_start: Pfn,
+    /// End of backed frames.
+    pub covered_end: Pfn,
+    /// Unbacked holes inside `[covered_start, covered_end)`.
+    pub gaps: Vec<(Pfn, Pfn)>,
+}
+
+impl Region {
+    fn is_backed(&self, pfn: Pfn) -> bool {
+        pfn >= self.covered_start
+            && pfn < self.covered_end
+            && pfn < self.ha_end
+            && !self.gaps.iter().any(|&(s, e)| pfn >= s && pfn < e)
+    }
+
+    /// Backed frames in `[start, end)`.
+    fn backed_in(&self, start: Pfn, end: Pfn) -> u64 {
+        let s = start.max(self.covered_start).max(self.start);
+        let e = end.min(self.covered_end).min(self.ha_end);
+        if s >= e {
+            return 0;
+        }
+        let gaps: u64 = self
+            .gaps
+            .iter()
+            .map(|&(gs, ge)| {
+                let (a, b) = (gs.max(s), ge.min(e));
+                b.saturating_sub(a)
+            })
+            .sum();
+        (e - s).saturating_sub(gaps)
+    }
+}
+
+/// Why a hot-add request was refused outright.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The region does not contain the range.
+    RangeOutsideRegion,
+    /// The region start or size is not a multiple of the memory block size.
+    UnalignedRegion,
+    /// The region overlaps an existing region.
+    OverlapsRegion,
+    /// The request would back frames that are already backed.
+    AlreadyBacked,
+    /// Too many regions or gaps.
+    TooManyRecords,
+}
+
+/// Outcome of one hot-add request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Pages newly backed (the response's `page_count`).
+    pub pages: u64,
+    /// Pages the OS onlined while handling the request.
+    pub onlined: u64,
+    /// Set when the request was refused by validation.
+    pub refused: Option<Refusal>,
+}
+
+/// The hot-add state of the driver.
+#[derive(Clone, Debug)]
+pub struct HotAdd {
+    /// Memory block size in pages (the hot-add chunk).
+    pub chunk: u64,
+    /// Hot-add still allowed (Linux `do_hot_add`); cleared for good on `AlreadyExists`.
+    pub enabled: bool,
+    /// Regions in creation order.
+    pub regions: Vec<Region>,
+    gaps: usize,
+}
+
+impl HotAdd {
+    /// New state; `enabled` is the configuration's hot-add switch.
+    pub fn new(chunk: u64, enabled: bool) -> Self {
+        Self {
+            chunk: chunk.max(1),
+            enabled,
+            regions: Vec::with_capacity(MAX_REGIONS),
+            gaps: 0,
+        }
+    }
+
+    fn round_down(&self, x: u64) -> u64 {
+        x - x % self.chunk
+    }
+
+    fn round_up(&self, x: u64) -> u64 {
+        x.div_ceil(self.chunk).saturating_mul(self.chunk)
+    }
+
+    fn find(&self, pfn: Pfn) -> Option<usize> {
+        self.regions
+            .iter()
+            .position(|r| r.start <= pfn && pfn < r.end)
+    }
+
+    fn overlaps_region(&self, start: Pfn, end: Pfn, except: Option<usize>) -> bool {
+        self.regions
+            .iter()
+            .enumerate()
+            .any(|(i, r)| Some(i) != except && r.start < end && start < r.end)
+    }
+
+    /// True if `pfn` lies in memory the driver added and the host backed (the Linux
+    /// online-page callback's test).
+    pub fn is_backed(&self, pfn: Pfn) -> bool {
+        self.find(pfn)
+            .is_some_and(|i| self.regions[i].is_backed(pfn))
+    }
+
+    /// Backed frames in `[start, end)` over all regions (for the offline notifier).
+    pub fn backed_in(&self, start: Pfn, end: Pfn) -> u64 {
+        self.regions.iter().map(|r| r.backed_in(start, end)).sum()
+    }
+
+    fn refuse(r: Refusal) -> Outcome {
+        Outcome {
+            pages: 0,
+            onlined: 0,
+            refused: Some(r),
+        }
+    }
+
+    /// Handles one request: `range` to back, `region` if the host named one.
+    pub fn process<M: GuestMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        range: PageRange,
+        region: Option<PageRange>,
+    ) -> Outcome {
+        let (pg_start, mut cnt) = (range.start_page(), range.page_cnt());
+        if cnt == 0 || !self.enabled {
+            return Outcome {
+                pages: 0,
+                onlined: 0,
+                refused: None,
+            };
+        }
+        let idx = match region {
+            Some(rg) if rg.page_cnt() != 0 => {
+                if pg_start < rg.start_page() || range.end_page() > rg.end_page() {
+                    return Self::refuse(Refusal::RangeOutsideRegion);
+                }
+                if rg.start_page() % self.chunk != 0 {
+                    return Self::refuse(Refusal::UnalignedRegion);
+                }
+                if self.overlaps_region(rg.start_page(), rg.end_page(), None) {
+                    return Self::refuse(Refusal::OverlapsRegion);
+                }
+                if self.regions.len() >= MAX_REGIONS {
+                    return Self::refuse(Refusal::TooManyRecords);
+                }
+                self.regions.push(Region {
+                    start: rg.start_page(),
+                    end: rg.end_page(),
+                    ha_end: rg.start_page(),
+                    covered_start: pg_start,
+                    covered_end: pg_start,
+                    gaps: Vec::new(),
+                });
+                self.regions.len() - 1
+            }
+            _ => match self.find(pg_start) {
+                Some(i) => {
+                    let r = &self.regions[i];
+                    if pg_start < r.covered_end {
+                        return Self::refuse(Refusal::AlreadyBacked);
+                    }
+                    if pg_start > r.covered_end {
+                        if self.gaps >= MAX_GAPS {
+                            return Self::refuse(Refusal::TooManyRecords);
+                        }
+                        let ce = r.covered_end;
+                        self.regions[i].gaps.push((ce, pg_start));
+                        self.gaps += 1;
+                        self.regions[i].covered_end = pg_start;
+                    }
+                    let end = range.end_page();
+                    if end > self.regions[i].end {
+                        let new_end = self.round_up(end);
+                        if !self.overlaps_region(self.regions[i].end, new_end, Some(i)) {
+                            self.regions[i].end = new_end;
+                        }
+                    }
+                    i
+                }
+                None => {
+                    let start = self.round_down(pg_start);
+                    let end = self.round_up(range.end_page());
+                    if self.overlaps_region(start, end, None) {
+                        return Self::refuse(Refusal::OverlapsRegion);
+                    }
+                    if self.regions.len() >= MAX_REGIONS {
+                        return Self::refuse(Refusal::TooManyRecords);
+                    }
+                    self.regions.push(Region {
+                        start,
+                        end,
+                        ha_end: start,
+                        covered_start: pg_start,
+                        covered_end: pg_start,
+                        gaps: Vec::new(),
+                    });
+                    self.regions.len() - 1
+                }
+            },
+        };
+        let chunk = self.chunk;
+        let r = &mut self.regions[idx];
+        let old_covered = r.covered_end;
+        let mut onlined = 0;
+        cnt = cnt.min(r.end - pg_start);
+        let want_end = pg_start + cnt;
+        // Frames inside memory already added: backing them is enough; bring them online.
+        if pg_start < r.ha_end {
+            let n = (r.ha_end - pg_start).min(cnt);
+            r.covered_end += n;
+            onlined += mem.online_pages(pg_start, n);
+        }
+        // The rest needs memory blocks added first.
+        while r.covered_end < want_end && r.ha_end < r.end {
+            let size = chunk.min(r.end - r.ha_end);
+            match mem.add_memory(r.ha_end, size) {
+                Ok(()) => {
+                    r.ha_end += size;
+                    let upto = want_end.min(r.ha_end);
+                    let from = r.covered_end.max(r.covered_start);
+                    if upto > from {
+                        onlined += mem.online_pages(from, upto - from);
+                    }
+                    r.covered_end = upto.max(r.covered_end);
+                }
+                Err(e) => {
+                    log::warn!(
+                        "hv_dynmem: hot-add of {size} pages at {:#x} failed: {e}",
+                        r.ha_end
+                    );
+                    if matches!(
+                        e,
+                        AddMemoryError::AlreadyExists | AddMemoryError::Unsupported
+                    ) {
+                        self.enabled = false;
+                    }
+                    break;
+                }
+            }
+        }
+        let r = &self.regions[idx];
+        let pages = r.covered_end - old_covered;
+        // A region we created but could not use at all is forgotten again.
+        if r.ha_end == r.start && pages == 0 && r.gaps.is_empty() {
+            self.regions.remove(idx);
+        }
+        Outcome {
+            pages,
+            onlined,
+            refused: None,
+        }
+    }
+}
