@@ -50,7 +50,9 @@ pub struct ReceivedPacket {
     pub transaction_id: u64,
     /// Whether the sender asked for a completion.
     pub completion_requested: bool,
-    /// Payload bytes copied into the caller's buffer (`buf[..len]`).
+    /// Payload bytes copied into the caller's buffer (`buf[..len]`). This is the VMBus payload
+    /// length, a multiple of 8: VMBus pads payloads with zeros and does not record the
+    /// unpadded length, so protocols carry their own (DM: `dm_header.size`).
     pub len: usize,
     /// Whether the read freed enough space that the reader must signal the writer
     /// (pending-send-size crossing).
@@ -78,6 +80,10 @@ pub enum RecvError {
 }
 
 /// A VMBus channel as a device driver sees it: in-band packets out, packets in, signals.
+///
+/// Implementations: `vmbus::sim::GuestEndpoint` (feature `sim`, two rings in memory) and the
+/// Linux module's wrapper around the kernel's VMBus calls. Signalling decisions are returned
+/// (`signal_needed`), never hidden: the caller calls [`Channel::signal`] when told to.
 pub trait Channel {
     /// Writes one in-band data packet (type 6) carrying `payload`.
     fn send(
@@ -88,7 +94,10 @@ pub trait Channel {
     ) -> Result<SendOk, SendError>;
 
     /// Takes the next packet off the incoming ring, copying its payload into `buf`.
-    /// `Ok(None)` when the ring is empty.
+    /// `Ok(None)` when the ring is empty. A DM driver passes a buffer of
+    /// [`crate::DM_MAX_PAYLOAD`] bytes. Implementations return in-band (6) and completion (11)
+    /// packets; other well-formed types are consumed and reported as
+    /// [`RecvError::Corrupt`] (see `docs/vmbus.md` §2).
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<ReceivedPacket>, RecvError>;
 
     /// Signals the peer (the host's interrupt for this channel).

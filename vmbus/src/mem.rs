@@ -220,19 +220,47 @@ fn word_ranges(
     Ok((first, second))
 }
 
+/// Copies whole words into `buf` (8 bytes each), the last word truncated to what is left.
+fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
+    let mut chunks = buf.chunks_exact_mut(8);
+    let mut words = words.iter();
+    for (chunk, w) in (&mut chunks).zip(&mut words) {
+        chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let tail = chunks.into_remainder();
+    if let (false, Some(w)) = (tail.is_empty(), words.next()) {
+        let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+        tail.copy_from_slice(bytes.get(..tail.len()).unwrap_or(&[]));
+    }
+}
+
+/// Copies `bytes` into whole words, zero-padding the last partial word.
+fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    let mut words = words.iter();
+    for (chunk, w) in chunks.zip(&mut words) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+    if let (false, Some(w)) = (tail.is_empty(), words.next()) {
+        let mut word = [0u8; 8];
+        if let Some(dst) = word.get_mut(..tail.len()) {
+            dst.copy_from_slice(tail);
+        }
+        w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+}
+
 /// Copies `buf.len()` bytes out of the data area starting at 8-aligned byte `offset`, wrapping
 /// once at the end. `buf.len()` may be any length up to the data size.
 pub fn read_bytes(data: &[AtomicU64], offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
     let (first, second) = word_ranges(data, offset, buf.len())?;
-    let mut chunks = buf.chunks_mut(8);
-    for (w, chunk) in first.iter().chain(second).zip(&mut chunks) {
-        let bytes = w.load(Ordering::Relaxed).to_le_bytes();
-        if chunk.len() == 8 {
-            chunk.copy_from_slice(&bytes);
-        } else {
-            chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap_or(&[]));
-        }
-    }
+    let split = (first.len() * 8).min(buf.len());
+    let (a, b) = buf.split_at_mut(split);
+    words_to_bytes(first, a);
+    words_to_bytes(second, b);
     Ok(())
 }
 
@@ -240,15 +268,10 @@ pub fn read_bytes(data: &[AtomicU64], offset: usize, buf: &mut [u8]) -> Result<(
 /// end. A trailing partial word is zero-padded (the ring's payload padding).
 pub fn write_bytes(data: &[AtomicU64], offset: usize, bytes: &[u8]) -> Result<(), OutOfBounds> {
     let (first, second) = word_ranges(data, offset, bytes.len())?;
-    for (w, chunk) in first.iter().chain(second).zip(bytes.chunks(8)) {
-        let mut word = [0u8; 8];
-        if chunk.len() == 8 {
-            word.copy_from_slice(chunk);
-        } else if let Some(dst) = word.get_mut(..chunk.len()) {
-            dst.copy_from_slice(chunk);
-        }
-        w.store(u64::from_le_bytes(word), Ordering::Relaxed);
-    }
+    let split = (first.len() * 8).min(bytes.len());
+    let (a, b) = bytes.split_at(split);
+    bytes_to_words(a, first);
+    bytes_to_words(b, second);
     Ok(())
 }
 
