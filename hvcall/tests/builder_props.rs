@@ -69,7 +69,10 @@ fn covered(ranges: &[GpaPageRange], options: RangeOptions) -> Vec<(u64, u64)> {
 /// 2 MiB-aligned runs, else 1). dp[x] = fewest ranges covering [start, start + x·q). A level
 /// with unit u contributes ranges of 1..=2048 units whose start is u-aligned; sliding-window
 /// minima keep it linear.
-#[expect(clippy::needless_range_loop, reason = "dp[x] is read after the inner loops update it")]
+#[expect(
+    clippy::needless_range_loop,
+    reason = "dp[x] is read after the inner loops update it"
+)]
 fn min_ranges_dp(start: u64, end: u64, options: RangeOptions) -> u64 {
     let q = if start % FRAMES_PER_2M == 0 && end % FRAMES_PER_2M == 0 {
         FRAMES_PER_2M
