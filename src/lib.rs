@@ -16,3 +16,5 @@ pub use vmbus;
 pub mod driver;
 pub mod os;
 pub mod protocol;
+#[cfg(feature = "sim")]
+pub mod sim;

@@ -1,0 +1,403 @@
+//! The deterministic event loop: virtual time in nanoseconds, a seeded workload, the guest
+//! model, the real reporting engine and Hyper-V reporter against the simulated hypervisor, and
+//! (in Hyper-V mode) the real DM driver against the simulated DM host over the simulated VMBus.
+//!
+//! Each iteration jumps to the earliest deadline of: the workload, the reporting engine, the
+//! reclaim thread, the DM driver and host, and the next sample. Nothing reads the wall clock,
+//! so the same scenario and seed give the same result bit for bit (the trace hash).
+
+use super::guest::Guest;
+use super::host::{Host, HostError};
+use super::proc::RecordedTrace;
+use super::reclaim::ReclaimThread;
+use super::scenario::{
+    ByteSize, CacheSpec, GuestSpec, HostMode, HostSpec, NS_PER_SEC, ReportPolicy, ReportingSpec,
+    Scenario, SimDuration,
+};
+use super::series::{self, ReclaimMetrics, Sample};
+use super::trace::{SharedLog, TraceLog};
+use super::workload::Workload;
+use crate::reporting::{EngineConfig, Policy, ReportingEngine};
+use core::time::Duration;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::io::{IsTerminal as _, Write as _};
+use std::prelude::rust_2024::*;
+use std::rc::Rc;
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{eprint, eprintln, format};
+
+const PAGE: u64 = 4096;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    /// Seed of the workload's random choices.
+    pub seed: u64,
+    /// Check the "nothing lost" invariants (checksums of live data, allocator invariants).
+    pub check_invariants: bool,
+    /// Keep every VMBus packet and hypercall as a JSON line (`--trace-out`).
+    pub record_trace: bool,
+    /// Show a progress bar on stderr (only when stderr is a terminal).
+    pub progress: bool,
+    /// Replay this recorded trace as the workload instead of the scenario's steps.
+    pub replay: Option<RecordedTrace>,
+}
+
+/// Why a run could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The scenario cannot be simulated as given.
+    #[error("scenario {0}: {1}")]
+    Scenario(String, String),
+    /// The simulated host refused to set up.
+    #[error("host setup: {0}")]
+    Host(#[from] HostError),
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counters {
+    /// Hypercalls issued by the guest.
+    pub hypercalls: u64,
+    /// Heat-hint ranges sent.
+    pub hint_ranges: u64,
+    /// Bytes reported (cold-discarded) successfully.
+    pub bytes_reported: u64,
+    /// Reporting passes.
+    pub passes: u64,
+    /// Reporting batches (report calls).
+    pub batches: u64,
+    /// VMBus packets guest → host.
+    pub vmbus_to_host: u64,
+    /// VMBus packets host → guest.
+    pub vmbus_to_guest: u64,
+    /// Guest-side counters.
+    pub guest: super::guest::GuestStats,
+    /// Invariant checks done.
+    pub invariant_checks: u64,
+    /// Invariant violations (empty in a correct run).
+    pub violations: Vec<String>,
+    /// Host-side notes (DM host ledger summary, balloon/hot-add counts).
+    pub host: Value,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Run label, e.g. `free page reporting: linux, order 9`.
+    pub label: String,
+    /// `wsl2` or `hyperv`.
+    pub host_mode: String,
+    /// Guest memory in bytes.
+    pub guest_bytes: u64,
+    /// Simulated duration, ns.
+    pub duration_ns: u64,
+    /// Seed.
+    pub seed: u64,
+    /// When the workload ended, ns.
+    pub mark_ns: u64,
+    /// Time series.
+    pub samples: Vec<Sample>,
+    /// Reclaim metrics.
+    pub metrics: Option<ReclaimMetrics>,
+    /// Counters.
+    pub counters: Counters,
+    /// FNV-1a over every recorded packet/hypercall and every sample.
+    pub trace_hash: u64,
+    /// The `--trace-out` lines (empty unless asked for).
+    pub trace_lines: Vec<String>,
+}
+
+impl RunResult {
+    /// The result as JSON (samples included).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.scenario,
+            "label": self.label,
+            "host_mode": self.host_mode,
+            "guest_bytes": self.guest_bytes,
+            "duration_ns": self.duration_ns,
+            "seed": self.seed,
+            "mark_ns": self.mark_ns,
+            "metrics": self.metrics,
+            "counters": self.counters,
+            "trace_hash": format!("{:016x}", self.trace_hash),
+            "samples": self.samples,
+        })
+    }
+}
+
+/// The scenario used to replay a recorded trace: a WSL2 guest the size of the recorded
+/// machine, reporting `linux` order 9, `dropcache`, and two idle minutes after the trace.
+pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
+    let total = t.total.div_ceil(4 << 20) * (4 << 20);
+    let span = t.samples.last().map_or(0, |s| s.t_ns) - t.samples.first().map_or(0, |s| s.t_ns);
+    let kernel = t
+        .samples
+        .iter()
+        .map(|s| s.used)
+        .min()
+        .unwrap_or(0)
+        .min(total / 4)
+        .max(64 << 20);
+    Scenario {
+        name: "trace".into(),
+        description: format!(
+            "replay of `{}` ({} samples)",
+            t.command.join(" "),
+            t.samples.len()
+        ),
+        duration: SimDuration(span + 121 * NS_PER_SEC),
+        sample: SimDuration((t.period_ns.max(NS_PER_SEC / 10)).min(NS_PER_SEC)),
+        guest: GuestSpec {
+            memory: ByteSize(total.max(256 << 20)),
+            kernel: ByteSize(kernel.div_ceil(PAGE) * PAGE),
+            anon_order: 9,
+        },
+        host: HostSpec::default(),
+        reporting: ReportingSpec::default(),
+        cache: CacheSpec::default(),
+        steps: Vec::new(),
+    }
+}
+
+fn label(sc: &Scenario) -> String {
+    match sc.reporting.policy {
+        ReportPolicy::Off => format!("no reporting (cache: {})", sc.cache.policy.name()),
+        p => format!(
+            "reporting: {}, order {} (cache: {})",
+            p.name(),
+            sc.reporting.order,
+            sc.cache.policy.name()
+        ),
+    }
+}
+
+struct Progress {
+    on: bool,
+    last: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn update(&mut self, now: u64) {
+        if !self.on {
+            return;
+        }
+        let pct = now.saturating_mul(100) / self.total.max(1);
+        if pct != self.last {
+            self.last = pct;
+            let filled = (pct / 4) as usize;
+            eprint!(
+                "\r  [{}{}] {pct:>3} %",
+                "#".repeat(filled),
+                ".".repeat(25 - filled.min(25))
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    fn done(&self) {
+        if self.on {
+            eprint!("\r{}\r", " ".repeat(40));
+        }
+    }
+}
+
+/// Runs `sc` with `cfg`.
+pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
+    let frames = sc.guest.memory.0 / PAGE;
+    let kernel = sc.guest.kernel.0.div_ceil(PAGE);
+    let log: SharedLog = Rc::new(RefCell::new(TraceLog {
+        keep_lines: cfg.record_trace,
+        ..TraceLog::default()
+    }));
+    let mut host = Host::new(sc, cfg.check_invariants, log.clone())?;
+    let online = host.boot_online_frames();
+    let mut guest = Guest::new(
+        frames,
+        online,
+        kernel,
+        sc.guest_anon_order(),
+        &mut host.plane(),
+    );
+    let policy = match sc.reporting.policy {
+        ReportPolicy::Off => None,
+        ReportPolicy::Linux => Some(Policy::Linux),
+        ReportPolicy::Coalesced => Some(Policy::Coalesced),
+    };
+    let mut engine = match policy {
+        Some(p) => {
+            let cfg_e = EngineConfig::new(p)
+                .with_order(sc.reporting.order)
+                .map_err(|e| SimError::Scenario(sc.name.clone(), e.to_string()))?;
+            let mut e = ReportingEngine::new(cfg_e);
+            // Linux registers page reporting when the Hyper-V driver probes, a few seconds
+            // into boot; the reporter decides on its own whether it may report at all.
+            if host.reporter_enabled() {
+                e.register(Duration::from_nanos(NS_PER_SEC));
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    if let Some(e) = &engine {
+        guest.set_notify_order(e.order());
+    } else {
+        guest.set_notify_order(u8::MAX);
+    }
+    let mut workload = match &cfg.replay {
+        Some(t) => Workload::from_trace(t.clone(), kernel, cfg.seed),
+        None => Workload::from_scenario(sc, cfg.seed),
+    };
+    let mut reclaim = ReclaimThread::new(sc.cache.policy, sc.cache.era, sc.reporting.order);
+    let end = sc.duration.0;
+    let sample_every = sc.sample.0;
+    let mut next_sample = 0u64;
+    let mut samples = Vec::with_capacity((end / sample_every + 2) as usize);
+    let mut now = 0u64;
+    let mut busy_ns = 0u64;
+    let mut progress = Progress {
+        on: cfg.progress && std::io::stderr().is_terminal() && end > 600 * NS_PER_SEC,
+        last: u64::MAX,
+        total: end,
+    };
+    let mut checks = 0u64;
+    let mut next_check = 0u64;
+    let check_every = 10 * NS_PER_SEC;
+    host.start(now, &mut guest);
+    loop {
+        log.borrow_mut().now_ns = now;
+        // 0. Sample the state just before the events at `now`.
+        if now >= next_sample {
+            samples.push(Sample {
+                t_ns: now,
+                total: guest.online_pages() * PAGE,
+                used: (guest.anon_pages() + guest.kernel_pages()) * PAGE,
+                cache: guest.cache_pages() * PAGE,
+                free: guest.free_pages() * PAGE,
+                host_committed: host.committed_frames() * PAGE,
+            });
+            next_sample = now + sample_every;
+            progress.update(now);
+        }
+        // 1. Workload.
+        if workload.next_deadline(now).is_some_and(|d| d <= now) {
+            workload.run(now, &mut guest, &mut host.plane());
+        }
+        // 2. Reclaim thread.
+        if reclaim.next_deadline().is_some_and(|d| d <= now) {
+            reclaim.tick(now, busy_ns, &mut guest, &mut host.plane());
+        }
+        // 3. Frees that should wake the reporting engine.
+        if let Some(e) = engine.as_mut() {
+            if guest.take_notify() {
+                e.notify_free(Duration::from_nanos(now), e.order());
+            }
+            if e.next_deadline()
+                .is_some_and(|d| d.as_nanos() as u64 <= now)
+            {
+                host.report_pass(e, &mut guest, Duration::from_nanos(now));
+                guest.set_notify_order(e.order());
+            }
+        }
+        // 4. DM driver and host.
+        host.poll(now, &mut guest);
+        // 5. Invariants.
+        if cfg.check_invariants && now >= next_check {
+            checks += 1;
+            host.check(&guest);
+            next_check = now + check_every;
+        }
+        if now >= end {
+            break;
+        }
+        // Next event.
+        let mut next = end.min(next_sample);
+        let mut consider = |d: Option<u64>| {
+            if let Some(d) = d {
+                next = next.min(d.max(now + 1));
+            }
+        };
+        consider(workload.next_deadline(now));
+        consider(reclaim.next_deadline());
+        consider(
+            engine
+                .as_ref()
+                .and_then(|e| e.next_deadline())
+                .map(|d| d.as_nanos() as u64),
+        );
+        if guest.has_notify() {
+            consider(Some(now + 1));
+        }
+        consider(host.next_deadline());
+        if cfg.check_invariants {
+            consider(Some(next_check));
+        }
+        if workload.busy(now) {
+            busy_ns += next - now;
+        }
+        now = next;
+    }
+    progress.done();
+    if cfg.check_invariants {
+        checks += 1;
+        host.check(&guest);
+    }
+    let mark_ns = workload.mark_ns.min(end);
+    let metrics = series::metrics(&samples, mark_ns);
+    let mut counters = Counters {
+        guest: guest.stats,
+        invariant_checks: checks,
+        ..Counters::default()
+    };
+    if let Some(e) = &engine {
+        let s = e.stats();
+        counters.passes = s.passes;
+        counters.batches = s.batches;
+        counters.bytes_reported = s.pages_reported * PAGE;
+    }
+    host.finish(&guest, &mut counters);
+    let mut log_b = log.borrow_mut();
+    counters.hypercalls = log_b.hypercalls;
+    counters.hint_ranges = log_b.hint_ranges;
+    counters.vmbus_to_host = log_b.to_host;
+    counters.vmbus_to_guest = log_b.to_guest;
+    for s in &samples {
+        for v in [s.t_ns, s.total, s.used, s.cache, s.free, s.host_committed] {
+            log_b.hash.u64(v);
+        }
+    }
+    let trace_hash = log_b.hash.0;
+    let trace_lines = core::mem::take(&mut log_b.lines);
+    drop(log_b);
+    if !counters.violations.is_empty() && cfg.progress {
+        eprintln!(
+            "hv-dynmem: {} invariant violations",
+            counters.violations.len()
+        );
+    }
+    Ok(RunResult {
+        scenario: sc.name.clone(),
+        description: sc.description.clone(),
+        label: label(sc),
+        host_mode: match sc.host.mode {
+            HostMode::Wsl2 => "WSL2".into(),
+            HostMode::Hyperv => "Hyper-V dynamic memory".into(),
+        },
+        guest_bytes: sc.guest.memory.0,
+        duration_ns: end,
+        seed: cfg.seed,
+        mark_ns,
+        samples,
+        metrics,
+        counters,
+        trace_hash,
+        trace_lines,
+    })
+}

@@ -1,0 +1,646 @@
+//! The simulated guest: the reference buddy allocator, anonymous memory of processes, a page
+//! cache with LRU reclaim, `drop_caches`, compaction, and balloon/hot-add hooks for the DM
+//! driver.
+//!
+//! Every allocated block has an owner (kernel, a process, a cached file, the balloon, or
+//! "offline" for RAM not yet hot-added) recorded on its head frame, so blocks can be migrated
+//! by compaction. Data written by the guest goes through [`DataPlane`], which the simulator
+//! backs with the simulated hypervisor and the "nothing lost" harness.
+
+use crate::reporting::{BuddyAllocator, FreeMemory};
+use std::collections::{BTreeMap, HashMap};
+use std::prelude::rust_2024::*;
+use std::string::String;
+use std::vec::Vec;
+
+/// Frames per pageblock (order 9, 2 MiB).
+pub const PAGEBLOCK: u64 = 512;
+
+/// What the guest's memory accesses do on the host side.
+pub trait DataPlane {
+    /// The guest writes fresh data to the frames (first touch backs them on the host).
+    fn write(&mut self, pfn: u64, pages: u64);
+    /// The frames' data is no longer live (the block was freed).
+    fn release(&mut self, pfn: u64, pages: u64);
+    /// The guest copies live data from `from` to `to` (compaction), then `from` is released.
+    fn migrate(&mut self, from: u64, to: u64, pages: u64);
+}
+
+/// Who owns an allocated block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    None,
+    Kernel,
+    Offline,
+    Balloon,
+    Entity(u32),
+}
+
+const O_NONE: u32 = 0;
+const O_KERNEL: u32 = 1;
+const O_OFFLINE: u32 = 2;
+const O_BALLOON: u32 = 3;
+const O_BASE: u32 = 4;
+
+fn decode(o: u32) -> Owner {
+    match o {
+        O_NONE => Owner::None,
+        O_KERNEL => Owner::Kernel,
+        O_OFFLINE => Owner::Offline,
+        O_BALLOON => Owner::Balloon,
+        e => Owner::Entity(e - O_BASE),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Entity {
+    /// Blocks (pfn, order).
+    blocks: Vec<(u64, u8)>,
+    pages: u64,
+    /// Files: size in pages and last-use stamp.
+    size_pages: u64,
+    stamp: u64,
+}
+
+/// Counters the guest keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GuestStats {
+    /// Frames reclaimed from the page cache by kswapd-like or direct reclaim.
+    pub reclaimed_pages: u64,
+    /// Frames dropped by `drop_caches` or the cache policy.
+    pub dropped_pages: u64,
+    /// Frames moved by compaction.
+    pub migrated_pages: u64,
+    /// Compaction runs.
+    pub compactions: u64,
+    /// Allocations that found no memory even after reclaim (the step waits and retries).
+    pub alloc_stalls: u64,
+}
+
+/// The guest.
+pub struct Guest {
+    /// The buddy allocator (one zone covering all guest RAM, online or not).
+    pub buddy: BuddyAllocator,
+    owner: Vec<u32>,
+    slot: Vec<u32>,
+    entities: Vec<Entity>,
+    by_name: HashMap<String, u32>,
+    lru: BTreeMap<u64, u32>,
+    stamp: u64,
+    kernel: Vec<(u64, u8)>,
+    offline: Vec<(u64, u8)>,
+    balloon: Vec<(u64, u8)>,
+    anon_order: u8,
+    online_pages: u64,
+    anon_pages: u64,
+    cache_pages: u64,
+    kernel_pages: u64,
+    balloon_pages: u64,
+    /// Freed blocks whose merged order was at or above this are reported to the caller.
+    notify_order: u8,
+    pending_notify: bool,
+    /// Counters.
+    pub stats: GuestStats,
+}
+
+/// Creates the guest. `online` frames are usable at boot (the rest is offline until
+/// hot-added); `kernel` frames are allocated and written at boot.
+impl Guest {
+    /// A guest of `frames` 4 KiB frames, of which the first `online` are online at boot and
+    /// `kernel` are taken by the kernel; anonymous memory is allocated in blocks of `anon_order`.
+    pub fn new(
+        frames: u64,
+        online: u64,
+        kernel: u64,
+        anon_order: u8,
+        mem: &mut dyn DataPlane,
+    ) -> Self {
+        let buddy = BuddyAllocator::new(0, frames).expect("guest size validated by the scenario");
+        let n = frames as usize;
+        let mut g = Self {
+            buddy,
+            owner: std::vec![O_NONE; n],
+            slot: std::vec![0; n],
+            entities: Vec::new(),
+            by_name: HashMap::new(),
+            lru: BTreeMap::new(),
+            stamp: 0,
+            kernel: Vec::new(),
+            offline: Vec::new(),
+            balloon: Vec::new(),
+            anon_order: anon_order.min(10),
+            online_pages: frames,
+            anon_pages: 0,
+            cache_pages: 0,
+            kernel_pages: 0,
+            balloon_pages: 0,
+            notify_order: 9,
+            pending_notify: false,
+            stats: GuestStats::default(),
+        };
+        if online < frames {
+            // Take everything, then give back the online part: the rest stays "offline".
+            let mut all = Vec::new();
+            for order in (0..=10u8).rev() {
+                while let Ok(pfn) = g.buddy.alloc(order) {
+                    all.push((pfn, order));
+                }
+            }
+            for (pfn, order) in all {
+                if pfn + (1 << order) <= online {
+                    let _ = g.buddy.free(pfn, order);
+                } else if pfn >= online {
+                    g.set_owner(pfn, O_OFFLINE, g.offline.len());
+                    g.offline.push((pfn, order));
+                } else {
+                    // Straddles the boundary: split by freeing and re-taking in order 0 pieces.
+                    let _ = g.buddy.free(pfn, order);
+                    let mut rest = Vec::new();
+                    while let Ok(p) = g.buddy.alloc(0) {
+                        rest.push(p);
+                    }
+                    for p in rest {
+                        if p < online {
+                            let _ = g.buddy.free(p, 0);
+                        } else {
+                            g.set_owner(p, O_OFFLINE, g.offline.len());
+                            g.offline.push((p, 0));
+                        }
+                    }
+                }
+            }
+            g.online_pages = online;
+            g.buddy
+                .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
+        }
+        let mut left = kernel;
+        while left > 0 {
+            let order = (63 - left.leading_zeros()).min(10) as u8;
+            let Ok(pfn) = g.buddy.alloc(order) else { break };
+            g.set_owner(pfn, O_KERNEL, g.kernel.len());
+            g.kernel.push((pfn, order));
+            mem.write(pfn, 1 << order);
+            g.kernel_pages += 1 << order;
+            left -= 1 << order;
+        }
+        g
+    }
+
+    /// Sets the order at or above which frees request a reporting pass.
+    pub fn set_notify_order(&mut self, order: u8) {
+        self.notify_order = order;
+    }
+
+    /// Whether a free is waiting to be notified (see [`Self::take_notify`]).
+    pub fn has_notify(&self) -> bool {
+        self.pending_notify
+    }
+
+    /// Whether a free since the last call reached the notify order (Linux's
+    /// `page_reporting_notify_free`); clears the flag.
+    pub fn take_notify(&mut self) -> bool {
+        core::mem::take(&mut self.pending_notify)
+    }
+
+    fn set_owner(&mut self, pfn: u64, owner: u32, slot: usize) {
+        if let Some(o) = self.owner.get_mut(pfn as usize) {
+            *o = owner;
+        }
+        if let Some(s) = self.slot.get_mut(pfn as usize) {
+            *s = slot as u32;
+        }
+    }
+
+    fn free_block(&mut self, pfn: u64, order: u8, mem: &mut dyn DataPlane) {
+        self.set_owner(pfn, O_NONE, 0);
+        mem.release(pfn, 1 << order);
+        if let Ok(f) = self.buddy.free(pfn, order) {
+            if f.order >= self.notify_order {
+                self.pending_notify = true;
+            }
+        }
+    }
+
+    /// Online frames (guest RAM the guest can use).
+    pub fn online_pages(&self) -> u64 {
+        self.online_pages
+    }
+    /// Anonymous frames of processes.
+    pub fn anon_pages(&self) -> u64 {
+        self.anon_pages
+    }
+    /// Page-cache frames.
+    pub fn cache_pages(&self) -> u64 {
+        self.cache_pages
+    }
+    /// Kernel frames.
+    pub fn kernel_pages(&self) -> u64 {
+        self.kernel_pages
+    }
+    /// Ballooned frames.
+    pub fn balloon_pages(&self) -> u64 {
+        self.balloon_pages
+    }
+    /// Free frames (on the free lists or isolated for reporting).
+    pub fn free_pages(&self) -> u64 {
+        self.buddy.free_pages() + self.buddy.isolated_pages()
+    }
+
+    fn entity(&mut self, name: &str, is_file: bool) -> u32 {
+        let key = if is_file {
+            std::format!("file:{name}")
+        } else {
+            std::format!("proc:{name}")
+        };
+        if let Some(&e) = self.by_name.get(&key) {
+            return e;
+        }
+        let e = self.entities.len() as u32;
+        self.entities.push(Entity::default());
+        self.by_name.insert(key, e);
+        e
+    }
+
+    /// Allocates one block of `order` (or smaller pieces), reclaiming page cache when short.
+    /// Returns `None` when nothing could be had even after reclaim.
+    fn alloc_block(&mut self, order: u8, mem: &mut dyn DataPlane) -> Option<(u64, u8)> {
+        let wm = self.buddy.watermarks();
+        // kswapd-like background reclaim: keep free memory above the high watermark.
+        if self.buddy.free_pages() < wm.low + (1 << order) && self.cache_pages > 0 {
+            let want = (wm.high + (1 << order)).saturating_sub(self.buddy.free_pages());
+            self.reclaim_cache(want.max(256), mem, false);
+        }
+        for o in (0..=order).rev() {
+            if self.buddy.free_pages() < wm.min + (1 << o) {
+                continue;
+            }
+            if let Ok(pfn) = self.buddy.alloc(o) {
+                return Some((pfn, o));
+            }
+        }
+        // Direct reclaim, then one more try at order 0.
+        if self.cache_pages > 0 {
+            self.reclaim_cache(1 << order, mem, false);
+            if let Ok(pfn) = self.buddy.alloc(0) {
+                return Some((pfn, 0));
+            }
+        }
+        self.stats.alloc_stalls += 1;
+        None
+    }
+
+    /// A process allocates `pages` frames of anonymous memory, writing them when `touch`.
+    /// Returns how many frames it got (less when memory ran out).
+    pub fn alloc_anon(
+        &mut self,
+        process: &str,
+        pages: u64,
+        touch: bool,
+        mem: &mut dyn DataPlane,
+    ) -> u64 {
+        let e = self.entity(process, false);
+        let mut got = 0;
+        while got < pages {
+            let left = pages - got;
+            let order = (63 - left.leading_zeros()).min(u32::from(self.anon_order)) as u8;
+            let Some((pfn, o)) = self.alloc_block(order, mem) else {
+                break;
+            };
+            let slot = self.entities[e as usize].blocks.len();
+            self.set_owner(pfn, O_BASE + e, slot);
+            let ent = &mut self.entities[e as usize];
+            ent.blocks.push((pfn, o));
+            ent.pages += 1 << o;
+            if touch {
+                mem.write(pfn, 1 << o);
+            }
+            self.anon_pages += 1 << o;
+            got += 1 << o;
+        }
+        got
+    }
+
+    /// A process frees up to `pages` frames (its most recent allocations first); `None` frees
+    /// everything. Returns the frames freed.
+    pub fn free_anon(&mut self, process: &str, pages: Option<u64>, mem: &mut dyn DataPlane) -> u64 {
+        let Some(&e) = self.by_name.get(&std::format!("proc:{process}")) else {
+            return 0;
+        };
+        let limit = pages.unwrap_or(u64::MAX);
+        let mut freed = 0;
+        while freed < limit {
+            let Some(&(pfn, order)) = self.entities[e as usize].blocks.last() else {
+                break;
+            };
+            self.entities[e as usize].blocks.pop();
+            self.entities[e as usize].pages -= 1 << order;
+            self.anon_pages -= 1 << order;
+            self.free_block(pfn, order, mem);
+            freed += 1 << order;
+        }
+        freed
+    }
+
+    /// Anonymous frames a process holds.
+    pub fn process_pages(&self, process: &str) -> u64 {
+        self.by_name
+            .get(&std::format!("proc:{process}"))
+            .and_then(|&e| self.entities.get(e as usize))
+            .map_or(0, |e| e.pages)
+    }
+
+    /// Reads frames `[from, from + pages)` of file `name` (of `size_pages` frames) through the
+    /// page cache: cached frames are hits, the rest is allocated (order 0, as Linux 6.1 fills
+    /// the cache of most file systems) and written. Returns the frames newly cached.
+    pub fn read_file(
+        &mut self,
+        name: &str,
+        size_pages: u64,
+        from: u64,
+        pages: u64,
+        mem: &mut dyn DataPlane,
+    ) -> u64 {
+        let e = self.entity(name, true);
+        self.stamp += 1;
+        let stamp = self.stamp;
+        {
+            let old = self.entities[e as usize].stamp;
+            if old != 0 {
+                self.lru.remove(&old);
+            }
+            let ent = &mut self.entities[e as usize];
+            ent.stamp = stamp;
+            ent.size_pages = ent.size_pages.max(size_pages);
+        }
+        self.lru.insert(stamp, e);
+        // The cache holds a prefix of the file (eviction trims from the end).
+        let end = (from + pages).min(self.entities[e as usize].size_pages);
+        let mut added = 0;
+        while self.entities[e as usize].pages < end {
+            let Some((pfn, o)) = self.alloc_block(0, mem) else {
+                break;
+            };
+            let slot = self.entities[e as usize].blocks.len();
+            self.set_owner(pfn, O_BASE + e, slot);
+            let ent = &mut self.entities[e as usize];
+            ent.blocks.push((pfn, o));
+            ent.pages += 1 << o;
+            mem.write(pfn, 1 << o);
+            self.cache_pages += 1 << o;
+            added += 1 << o;
+        }
+        added
+    }
+
+    /// Frees up to `pages` frames of page cache, least recently used files first.
+    /// `drop` counts them as dropped (drop_caches / cache policy) instead of reclaimed.
+    pub fn reclaim_cache(&mut self, pages: u64, mem: &mut dyn DataPlane, drop: bool) -> u64 {
+        let mut freed = 0;
+        while freed < pages {
+            let Some((&stamp, &e)) = self.lru.iter().next() else {
+                break;
+            };
+            loop {
+                if freed >= pages {
+                    break;
+                }
+                let Some(&(pfn, order)) = self.entities[e as usize].blocks.last() else {
+                    self.lru.remove(&stamp);
+                    self.entities[e as usize].stamp = 0;
+                    break;
+                };
+                self.entities[e as usize].blocks.pop();
+                self.entities[e as usize].pages -= 1 << order;
+                self.cache_pages -= 1 << order;
+                self.free_block(pfn, order, mem);
+                freed += 1 << order;
+            }
+            if self.entities[e as usize].blocks.is_empty() && self.entities[e as usize].stamp != 0 {
+                self.lru.remove(&stamp);
+                self.entities[e as usize].stamp = 0;
+            }
+        }
+        if drop {
+            self.stats.dropped_pages += freed;
+        } else {
+            self.stats.reclaimed_pages += freed;
+        }
+        freed
+    }
+
+    /// `drop_caches`: frees the whole page cache.
+    pub fn drop_caches(&mut self, mem: &mut dyn DataPlane) -> u64 {
+        self.reclaim_cache(u64::MAX, mem, true)
+    }
+
+    /// Compaction: empties sparsely used pageblocks by moving their movable blocks (anonymous
+    /// memory and page cache) into holes elsewhere, so whole 2 MiB blocks become free.
+    /// Stops when only whole pageblocks are left to allocate from. Returns frames moved.
+    pub fn compact(&mut self, mem: &mut dyn DataPlane) -> u64 {
+        self.stats.compactions += 1;
+        let frames = self.owner.len() as u64;
+        // Candidate pageblocks: partly free, only movable blocks in use; emptiest first.
+        let mut cands: Vec<(u64, u64)> = Vec::new();
+        let mut pb = 0;
+        while pb + PAGEBLOCK <= frames {
+            if let Some((used, movable_only)) = self.pageblock_usage(pb) {
+                if movable_only && used > 0 && used <= PAGEBLOCK / 2 {
+                    cands.push((used, pb));
+                }
+            }
+            pb += PAGEBLOCK;
+        }
+        cands.sort_unstable();
+        let mut moved = 0;
+        'blocks: for (_, pb) in cands {
+            // Is there room outside whole pageblocks for what this block holds?
+            let small_free: u64 = (0..9u8).map(|o| self.buddy.nr_free_blocks(o) << o).sum();
+            let (used, movable_only) = match self.pageblock_usage(pb) {
+                Some(u) => u,
+                None => continue,
+            };
+            if !movable_only || used == 0 || used > PAGEBLOCK / 2 {
+                continue;
+            }
+            let inside_free = PAGEBLOCK - used;
+            if small_free.saturating_sub(inside_free) < used + self.buddy.watermarks().low.min(4096)
+            {
+                break;
+            }
+            // Isolate the free blocks inside so nothing lands here.
+            let mut isolated = Vec::new();
+            let mut used_blocks = Vec::new();
+            let mut p = pb;
+            while p < pb + PAGEBLOCK {
+                if let Some(fb) = self.buddy.free_block_at(0, p) {
+                    if self.buddy.isolate(0, p, fb.order).is_ok() {
+                        isolated.push((p, fb.order));
+                    }
+                    p += 1 << fb.order;
+                } else if let Some(o) = self.buddy.allocated_order(p) {
+                    used_blocks.push((p, o));
+                    p += 1 << o;
+                } else if let Some(o) = self.buddy.isolated_order(p) {
+                    // Being reported right now: leave this pageblock alone.
+                    let _ = o;
+                    for (q, qo) in isolated {
+                        self.buddy.put_back(0, q, qo, false);
+                    }
+                    continue 'blocks;
+                } else {
+                    p += 1;
+                }
+            }
+            for (from, order) in used_blocks {
+                let Ok(to) = self.buddy.alloc(order) else {
+                    break;
+                };
+                let owner = self.owner.get(from as usize).copied().unwrap_or(O_NONE);
+                let slot = self.slot.get(from as usize).copied().unwrap_or(0) as usize;
+                let Owner::Entity(e) = decode(owner) else {
+                    let _ = self.buddy.free(to, order);
+                    continue;
+                };
+                mem.migrate(from, to, 1 << order);
+                if let Some(b) = self
+                    .entities
+                    .get_mut(e as usize)
+                    .and_then(|en| en.blocks.get_mut(slot))
+                {
+                    *b = (to, order);
+                }
+                self.set_owner(to, owner, slot);
+                self.set_owner(from, O_NONE, 0);
+                if let Ok(f) = self.buddy.free(from, order) {
+                    if self.buddy.isolate(0, f.pfn, f.order).is_ok() {
+                        isolated.push((f.pfn, f.order));
+                    }
+                }
+                moved += 1 << order;
+            }
+            for (q, qo) in isolated {
+                self.buddy.put_back(0, q, qo, false);
+            }
+            if let Some(fb) = self
+                .buddy
+                .free_block_at(0, pb & !1023)
+                .or_else(|| self.buddy.free_block_at(0, pb))
+            {
+                if fb.order >= self.notify_order {
+                    self.pending_notify = true;
+                }
+            }
+        }
+        self.stats.migrated_pages += moved;
+        moved
+    }
+
+    /// (used frames, whether all used blocks are movable) of the pageblock at `pb`, or `None`
+    /// if it lies inside a free block of order ≥ 9.
+    fn pageblock_usage(&self, pb: u64) -> Option<(u64, bool)> {
+        if self
+            .buddy
+            .free_block_at(0, pb)
+            .is_some_and(|f| f.order >= 9)
+            || self
+                .buddy
+                .free_block_at(0, pb & !1023)
+                .is_some_and(|f| f.order >= 10)
+        {
+            return None;
+        }
+        let mut used = 0;
+        let mut movable = true;
+        let mut p = pb;
+        while p < pb + PAGEBLOCK {
+            if let Some(fb) = self.buddy.free_block_at(0, p) {
+                p += 1 << fb.order;
+            } else if let Some(o) = self
+                .buddy
+                .allocated_order(p)
+                .or_else(|| self.buddy.isolated_order(p))
+            {
+                let owner = decode(self.owner.get(p as usize).copied().unwrap_or(O_NONE));
+                if !matches!(owner, Owner::Entity(_)) {
+                    movable = false;
+                }
+                used += 1 << o;
+                p += 1 << o;
+            } else {
+                p += 1;
+            }
+        }
+        Some((used, movable))
+    }
+
+    /// Balloon: take one block of `order` out of the guest (for the DM driver). Does not
+    /// reclaim cache (Linux's balloon allocates with no-retry flags).
+    pub fn balloon_alloc(&mut self, order: u8) -> Option<u64> {
+        let wm = self.buddy.watermarks();
+        if self.buddy.free_pages() < wm.high + (1 << order) {
+            return None;
+        }
+        let pfn = self.buddy.alloc(order).ok()?;
+        self.set_owner(pfn, O_BALLOON, self.balloon.len());
+        self.balloon.push((pfn, order));
+        self.balloon_pages += 1 << order;
+        self.online_pages -= 1 << order;
+        Some(pfn)
+    }
+
+    /// Balloon: give back a ballooned frame range. Returns false if it was not ballooned.
+    pub fn balloon_free(&mut self, pfn: u64, pages: u64, mem: &mut dyn DataPlane) -> bool {
+        let mut p = pfn;
+        while p < pfn + pages {
+            let owner = self.owner.get(p as usize).copied();
+            let Some(order) = self
+                .buddy
+                .allocated_order(p)
+                .filter(|_| owner == Some(O_BALLOON))
+            else {
+                return false;
+            };
+            let slot = self.slot.get(p as usize).copied().unwrap_or(0) as usize;
+            if slot < self.balloon.len() {
+                self.balloon.swap_remove(slot);
+                if let Some(&(moved, _)) = self.balloon.get(slot) {
+                    self.set_owner(moved, O_BALLOON, slot);
+                }
+            }
+            self.balloon_pages -= 1 << order;
+            self.online_pages += 1 << order;
+            self.free_block(p, order, mem);
+            p += 1 << order;
+        }
+        true
+    }
+
+    /// Hot-add: brings up to `pages` offline frames starting at `pfn` online. Returns the
+    /// frames onlined.
+    pub fn online(&mut self, pfn: u64, pages: u64, mem: &mut dyn DataPlane) -> u64 {
+        let mut done = 0;
+        let mut keep = Vec::with_capacity(self.offline.len());
+        for (p, o) in core::mem::take(&mut self.offline) {
+            if p >= pfn && p + (1 << o) <= pfn + pages {
+                self.online_pages += 1 << o;
+                done += 1 << o;
+                self.free_block(p, o, mem);
+            } else {
+                keep.push((p, o));
+            }
+        }
+        for (i, &(p, _)) in keep.iter().enumerate() {
+            self.set_owner(p, O_OFFLINE, i);
+        }
+        self.offline = keep;
+        let online = self.online_pages;
+        self.buddy
+            .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
+        done
+    }
+
+    /// Frames not yet online (hot-add space).
+    pub fn offline_pages(&self) -> u64 {
+        self.offline.iter().map(|&(_, o)| 1u64 << o).sum()
+    }
+}

@@ -1,0 +1,187 @@
+//! WSL's guest-side reclaim thread (`autoMemoryReclaim`), as `host-side.md` §3.3 describes it.
+//!
+//! Era 2026 (the July 2026 rework, the default): a tick every 10 s; idle when the CPU was busy
+//! at most 0.5 % of the last interval and of a rolling 2-minute window (12 samples).
+//! `dropcache` drops the page cache once per idle period; `gradual` reclaims cold file cache
+//! above a 128 MB floor in steps of RAM/32 clamped to 256 MB … 1 GB; compaction runs on entering
+//! idle and after every reclaim; `disabled` runs no thread at all.
+//!
+//! Era 2024: a tick every 30 s; idle windows of 10 minutes (dropcache) or 3 minutes (gradual);
+//! `gradual` reclaims 3 % of in-use memory per tick while in-use is above 1 GiB (hysteresis
+//! 1.0–1.1 GiB); compaction on every idle tick whatever the policy, whenever the reporting
+//! order is not 0.
+
+use super::guest::{DataPlane, Guest};
+use super::scenario::{CacheEra, CachePolicy, NS_PER_SEC};
+use std::collections::VecDeque;
+use std::prelude::rust_2024::*;
+
+const PAGE: u64 = 4096;
+const MB: u64 = 1_000_000;
+const GIB: u64 = 1 << 30;
+
+/// What the thread did on a tick (for tests and counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickOutcome {
+    /// The tick judged the VM idle.
+    pub idle: bool,
+    /// Frames reclaimed or dropped.
+    pub reclaimed: u64,
+    /// Compaction ran.
+    pub compacted: bool,
+}
+
+/// The reclaim thread.
+#[derive(Debug, Clone)]
+pub struct ReclaimThread {
+    policy: CachePolicy,
+    era: CacheEra,
+    report_order: u8,
+    next_tick: u64,
+    last_busy_ns: u64,
+    window: VecDeque<bool>,
+    was_idle: bool,
+    dropped_this_idle: bool,
+    gradual_paused: bool,
+}
+
+impl ReclaimThread {
+    /// A thread for `policy`/`era` starting at boot. `report_order` is the page-reporting order
+    /// (the 2024 code skipped compaction when it was 0).
+    pub fn new(policy: CachePolicy, era: CacheEra, report_order: u8) -> Self {
+        Self {
+            policy,
+            era,
+            report_order,
+            next_tick: Self::period(era),
+            last_busy_ns: 0,
+            window: VecDeque::new(),
+            was_idle: false,
+            dropped_this_idle: false,
+            gradual_paused: false,
+        }
+    }
+
+    fn period(era: CacheEra) -> u64 {
+        match era {
+            CacheEra::Y2024 => 30 * NS_PER_SEC,
+            CacheEra::Y2026 => 10 * NS_PER_SEC,
+        }
+    }
+
+    fn window_len(&self) -> usize {
+        match (self.era, self.policy) {
+            (CacheEra::Y2026, _) => 12,
+            (CacheEra::Y2024, CachePolicy::Gradual) => 6,
+            (CacheEra::Y2024, _) => 20,
+        }
+    }
+
+    /// Whether the thread runs at all.
+    pub fn active(&self) -> bool {
+        match self.era {
+            CacheEra::Y2026 => self.policy != CachePolicy::Disabled,
+            CacheEra::Y2024 => self.policy != CachePolicy::Disabled || self.report_order != 0,
+        }
+    }
+
+    /// The next tick (`None` if the thread does not run).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.active().then_some(self.next_tick)
+    }
+
+    /// Runs the tick due at `now`. `busy_ns_total` is the CPU-busy time since boot.
+    pub fn tick(
+        &mut self,
+        now: u64,
+        busy_ns_total: u64,
+        guest: &mut Guest,
+        mem: &mut dyn DataPlane,
+    ) -> TickOutcome {
+        let period = Self::period(self.era);
+        self.next_tick = now + period;
+        let busy = busy_ns_total.saturating_sub(self.last_busy_ns);
+        self.last_busy_ns = busy_ns_total;
+        // 0.5 % of the interval (one CPU's worth; the model has one busy signal).
+        let idle_sample = busy * 200 <= period;
+        self.window.push_back(idle_sample);
+        while self.window.len() > self.window_len() {
+            self.window.pop_front();
+        }
+        let idle =
+            idle_sample && self.window.len() == self.window_len() && self.window.iter().all(|&b| b);
+        let mut out = TickOutcome {
+            idle,
+            ..TickOutcome::default()
+        };
+        if !idle {
+            self.was_idle = false;
+            self.dropped_this_idle = false;
+            self.gradual_paused = false;
+            return out;
+        }
+        let entering = !self.was_idle;
+        self.was_idle = true;
+        match self.era {
+            CacheEra::Y2026 => {
+                if entering {
+                    out.compacted = true;
+                    guest.compact(mem);
+                }
+                match self.policy {
+                    CachePolicy::Disabled => {}
+                    CachePolicy::Dropcache => {
+                        if !self.dropped_this_idle {
+                            self.dropped_this_idle = true;
+                            out.reclaimed = guest.drop_caches(mem);
+                        }
+                    }
+                    CachePolicy::Gradual => {
+                        let ram = guest.online_pages() * PAGE;
+                        let step = (ram / 32).clamp(256 * MB, 1000 * MB) / PAGE;
+                        let floor = 128 * MB / PAGE;
+                        let above = guest.cache_pages().saturating_sub(floor);
+                        let n = above.min(step);
+                        if n > 0 {
+                            out.reclaimed = guest.reclaim_cache(n, mem, true);
+                        }
+                    }
+                }
+                if out.reclaimed > 0 {
+                    out.compacted = true;
+                    guest.compact(mem);
+                }
+            }
+            CacheEra::Y2024 => {
+                match self.policy {
+                    CachePolicy::Disabled => {}
+                    CachePolicy::Dropcache => {
+                        if !self.dropped_this_idle {
+                            self.dropped_this_idle = true;
+                            out.reclaimed = guest.drop_caches(mem);
+                        }
+                    }
+                    CachePolicy::Gradual => {
+                        let in_use = (guest.online_pages() - guest.free_pages()) * PAGE;
+                        if self.gradual_paused && in_use > GIB + GIB / 10 {
+                            self.gradual_paused = false;
+                        }
+                        if !self.gradual_paused && in_use > GIB {
+                            let step = in_use * 3 / 100;
+                            if in_use - step < GIB {
+                                self.gradual_paused = true;
+                            } else {
+                                out.reclaimed = guest.reclaim_cache(step / PAGE, mem, true);
+                            }
+                        }
+                    }
+                }
+                if self.report_order != 0 {
+                    out.compacted = true;
+                    guest.compact(mem);
+                }
+            }
+        }
+        out
+    }
+}
