@@ -109,6 +109,19 @@ pub struct Freed {
     pub order: u8,
 }
 
+/// An allocated block, and what its split left on the free lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// First frame.
+    pub pfn: u64,
+    /// Order.
+    pub order: u8,
+    /// If the block was split off a larger free block: the order of the largest (unreported)
+    /// remainder. Pass it to [`ReportingEngine::notify_free`](crate::ReportingEngine::notify_free)
+    /// so the remainder gets reported even if nothing else is freed.
+    pub remainder_order: Option<u8>,
+}
+
 /// The reference buddy allocator: one zone of `nr_frames` frames from `base_pfn`.
 #[derive(Clone, Debug)]
 pub struct BuddyAllocator {
@@ -268,6 +281,11 @@ impl BuddyAllocator {
     /// Allocate a block of `order` from the head of the smallest non-empty list; split
     /// remainders go to the head of their lists, unreported.
     pub fn alloc(&mut self, order: u8) -> Result<u64, BuddyError> {
+        self.allocate(order).map(|a| a.pfn)
+    }
+
+    /// [`alloc`](Self::alloc), also telling whether the allocation split a larger block.
+    pub fn allocate(&mut self, order: u8) -> Result<Allocation, BuddyError> {
         if order > MAX_ORDER {
             return Err(BuddyError::BadOrder(order));
         }
@@ -276,12 +294,17 @@ impl BuddyAllocator {
         };
         let i = self.heads[k as usize];
         self.unlink(i, k);
+        let remainder_order = (k > order).then(|| k - 1);
         while k > order {
             k -= 1;
             self.link(i + (1u32 << k), k, false);
         }
         self.meta[i as usize] = ALLOCATED | order;
-        Ok(self.pfn(i))
+        Ok(Allocation {
+            pfn: self.pfn(i),
+            order,
+            remainder_order,
+        })
     }
 
     /// Free the allocated block (`pfn`, `order`): merge with free buddies and link the result
@@ -457,19 +480,21 @@ impl FreeMemory for BuddyAllocator {
         Ok(())
     }
 
-    fn put_back(&mut self, _zone: usize, pfn: u64, order: u8, reported: bool) {
+    fn put_back(&mut self, _zone: usize, pfn: u64, order: u8, reported: bool) -> bool {
         if self.meta_of(pfn) != Some(ISOLATED | order) {
             // Not ours to give back: ignoring it keeps the lists sound.
             log::error!("put_back of frame {pfn:#x} order {order} that is not isolated");
-            return;
+            return false;
         }
         let i = self.idx(pfn);
         self.meta[i as usize] = 0;
         self.isolated_pages -= 1 << order;
         let f = self.insert_merged(pfn, order, true);
-        if reported && f.pfn == pfn && f.order == order {
+        let merged = f.order != order;
+        if reported && !merged {
             self.meta[i as usize] |= REPORTED;
         }
+        merged
     }
 }
 
@@ -503,8 +528,16 @@ mod tests {
     #[test]
     fn alloc_splits_from_head_and_free_merges_back() {
         let mut a = zone(2048);
-        let p = a.alloc(0).unwrap();
-        assert_eq!(p, 0);
+        let got = a.allocate(0).unwrap();
+        assert_eq!(
+            got,
+            Allocation {
+                pfn: 0,
+                order: 0,
+                remainder_order: Some(9)
+            }
+        );
+        let p = got.pfn;
         for o in 0..10 {
             assert_eq!(a.nr_free_blocks(o), 1, "one remainder per order {o}");
         }
@@ -531,7 +564,7 @@ mod tests {
     /// Isolate + put back reported, the way the engine does after a successful report.
     fn report(a: &mut BuddyAllocator, pfn: u64, order: u8) {
         a.isolate(0, pfn, order).unwrap();
-        a.put_back(0, pfn, order, true);
+        assert!(!a.put_back(0, pfn, order, true));
     }
 
     #[test]

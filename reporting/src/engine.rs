@@ -62,7 +62,7 @@ impl Policy {
 
 impl fmt::Display for Policy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -219,6 +219,8 @@ pub struct EngineStats {
     pub isolation_stops: u64,
     /// Lists stopped because the budget ran out.
     pub budget_stops: u64,
+    /// Passes requested because a reported block merged on put-back.
+    pub merge_requests: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,6 +261,8 @@ pub struct ReportingEngine {
     pass: Option<Pass>,
     batch: Vec<Extent>,
     outstanding: bool,
+    /// A zone was skipped by the gate in the last pass: any free may lift it above.
+    gate_skipped: bool,
     stats: EngineStats,
 }
 
@@ -275,6 +279,7 @@ impl ReportingEngine {
             pass: None,
             batch: Vec::with_capacity(cfg.capacity),
             outstanding: false,
+            gate_skipped: false,
             stats: EngineStats::default(),
         }
     }
@@ -338,10 +343,13 @@ impl ReportingEngine {
         self.state = EngineState::Idle;
     }
 
-    /// A block of `order` (after buddy merging) was freed without "skip notify". Requests a
-    /// pass if `order` ≥ the reporting order (`page_reporting_notify_free`).
+    /// A block of `order` (after buddy merging) was freed without "skip notify", or an
+    /// allocation's split left a free remainder of `order`
+    /// ([`Allocation::remainder_order`](crate::buddy::Allocation::remainder_order)). Requests a
+    /// pass if `order` ≥ the reporting order (`page_reporting_notify_free`) — or, after a pass
+    /// skipped a zone at its watermark gate, for a free of any order. Call it for every free.
     pub fn notify_free(&mut self, now: Duration, order: u8) {
-        if self.registered && order >= self.order() {
+        if self.registered && (order >= self.order() || self.gate_skipped) {
             self.last_notify = Some(now);
             self.request(now);
         }
@@ -388,6 +396,7 @@ impl ReportingEngine {
                 return None;
             }
             self.deadline = None;
+            self.gate_skipped = false;
             self.state = EngineState::Active;
             let idle = self
                 .last_notify
@@ -432,14 +441,20 @@ impl ReportingEngine {
         self.outstanding = false;
         let ok = result.is_ok();
         let zone = self.pass.as_ref().map_or(0, |p| p.batch_zone);
+        let mut merged = false;
         for e in self.batch.drain(..) {
             if ok {
                 self.stats.extents_reported += 1;
                 self.stats.pages_reported += e.pages;
             }
             for (pfn, order) in e.blocks() {
-                mem.put_back(zone, pfn, order, ok);
+                merged |= mem.put_back(zone, pfn, order, ok);
             }
+        }
+        if ok && merged && self.registered {
+            // A reported block merged into an unreported one this pass may have walked past.
+            self.stats.merge_requests += 1;
+            self.state = EngineState::Requested;
         }
         if !ok {
             self.stats.batches_failed += 1;
@@ -495,6 +510,7 @@ impl ReportingEngine {
                         .saturating_add((REPORTING_CAPACITY as u64) << min_order);
                     if zi.free_pages <= gate {
                         self.stats.zone_gate_skips += 1;
+                        self.gate_skipped = true;
                         p.zone += 1;
                     } else {
                         p.step = Step::List {
@@ -605,10 +621,9 @@ impl ReportingEngine {
 
     fn isolation_stop(&mut self) {
         self.stats.isolation_stops += 1;
-        if !self.batch.is_empty() {
-            // Our own isolated blocks pushed the zone to the watermark: finish later.
-            self.state = EngineState::Requested;
-        }
+        // Finish the list later: once our batch is back, or — if memory is really low — the
+        // next pass stops at the zone gate and waits for a free.
+        self.state = EngineState::Requested;
     }
 
     /// Coalesced policy: absorb adjacent unreported free blocks ≥ the order on both sides.

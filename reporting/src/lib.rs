@@ -27,8 +27,12 @@ extern crate std;
 
 pub mod buddy;
 pub mod engine;
+#[cfg(feature = "sim")]
+pub mod harness;
+pub mod hyperv;
 mod types;
 
 pub use buddy::BuddyAllocator;
 pub use engine::{EngineConfig, EngineState, Policy, ReportingEngine};
+pub use hyperv::{HvReporter, HvReporterConfig};
 pub use types::*;

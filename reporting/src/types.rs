@@ -162,7 +162,8 @@ pub trait FreeMemory {
     fn isolate(&mut self, zone: usize, pfn: u64, order: u8) -> Result<(), IsolateError>;
     /// Give an isolated block back: merge with free buddies, link at the **tail** of the free
     /// list, do not notify. If `reported` and the block did not merge, set its reported flag.
-    fn put_back(&mut self, zone: usize, pfn: u64, order: u8, reported: bool);
+    /// Returns whether the block merged with a free buddy (the merged block is unreported).
+    fn put_back(&mut self, zone: usize, pfn: u64, order: u8, reported: bool) -> bool;
 }
 
 /// Why a report failed (the whole batch goes back unreported).
@@ -171,6 +172,9 @@ pub enum ReportError {
     /// The hypervisor answered a heat hint with a failure status (raw 16-bit HV_STATUS).
     #[error("heat hint hypercall failed with HV status {0:#06x}")]
     Hypercall(u16),
+    /// The hypervisor answered success without completing any more ranges.
+    #[error("heat hint hypercall reported success without progress")]
+    NoProgress,
     /// Reporting is disabled (capability or privilege missing, or too many failures).
     #[error("free page reporting is disabled")]
     Disabled,
