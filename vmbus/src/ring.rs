@@ -454,7 +454,7 @@ impl<M: RingMem> OutgoingRing<M> {
     pub fn set_pending_send_size(&mut self, bytes: usize) {
         let v = round_up_8(bytes)
             .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(u32::MAX & !7);
+            .unwrap_or(0xffff_fff8);
         self.mem
             .control()
             .store(ControlWord::PENDING_SEND_SIZE, v, Ordering::SeqCst);
@@ -878,6 +878,6 @@ impl<M: RingMem> IncomingRing<M> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 #[path = "ring_tests.rs"]
 mod tests;

@@ -435,7 +435,8 @@ impl GuestEndpoint {
     }
 
     /// The full error behind the last [`SendError::Corrupt`] / [`RecvError::Corrupt`] this
-    /// endpoint returned (with the values found).
+    /// endpoint returned (with the values found); `None` if there was none, or if the last one
+    /// was a dropped transfer-page / GPA-direct packet (a well-formed ring).
     #[must_use]
     pub fn last_ring_error(&self) -> Option<RingError> {
         self.state.lock().last_guest_error
@@ -487,6 +488,7 @@ impl Channel for GuestEndpoint {
         }
         if packet.packet_type != PacketType::IN_BAND && packet.packet_type != PacketType::COMPLETION
         {
+            s.last_guest_error = None;
             return Err(RecvError::Corrupt(
                 "transfer-page or GPA-direct packet on a channel that takes only in-band and completion packets (dropped)",
             ));

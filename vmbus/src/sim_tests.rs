@@ -489,6 +489,7 @@ fn transfer_page_packet_is_dropped_and_reported() {
         guest.try_recv(&mut buf),
         Err(RecvError::Corrupt(_))
     ));
+    assert_eq!(guest.last_ring_error(), None, "the ring itself is fine");
     assert_eq!(guest.try_recv(&mut buf).unwrap().unwrap().transaction_id, 2);
 }
 

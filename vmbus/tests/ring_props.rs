@@ -323,7 +323,12 @@ proptest! {
             let mut buf = vec![0u8; n];
             match guest.try_recv(&mut buf) {
                 Ok(Some(p)) => prop_assert!(p.len <= n),
-                Ok(None) | Err(_) => {}
+                Ok(None) => {}
+                Err(vmbus::RecvError::BufferTooSmall { len, buf }) => prop_assert!(len > buf),
+                Err(vmbus::RecvError::Corrupt(what)) => {
+                    prop_assert!(!what.is_empty());
+                }
+                Err(vmbus::RecvError::Closed) => prop_assert!(false, "never closed"),
             }
             let _ = guest.send(&buf[..n.min(100)], 1, false);
         }
