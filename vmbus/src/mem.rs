@@ -15,7 +15,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-pub use crate::shared_mem::SharedRingMem;
+pub use crate::shared_mem::{SharedMemError, SharedRingMem};
 
 /// Size of the control page in bytes.
 pub const CONTROL_PAGE_SIZE: usize = 4096;
