@@ -87,6 +87,8 @@ pub struct Outcome {
     pub onlined: u64,
     /// Set when the request was refused by validation.
     pub refused: Option<Refusal>,
+    /// Set when the OS failed to add a memory block.
+    pub os_error: Option<AddMemoryError>,
 }
 
 /// The hot-add state of the driver.
@@ -150,6 +152,7 @@ impl HotAdd {
             pages: 0,
             onlined: 0,
             refused: Some(r),
+            os_error: None,
         }
     }
 
@@ -166,6 +169,7 @@ impl HotAdd {
                 pages: 0,
                 onlined: 0,
                 refused: None,
+                os_error: None,
             };
         }
         let idx = match region {
@@ -241,6 +245,7 @@ impl HotAdd {
         let r = &mut self.regions[idx];
         let old_covered = r.covered_end;
         let mut onlined = 0;
+        let mut os_error = None;
         cnt = cnt.min(r.end - pg_start);
         let want_end = pg_start + cnt;
         // Frames inside memory already added: backing them is enough; bring them online.
@@ -267,6 +272,7 @@ impl HotAdd {
                         "hv_dynmem: hot-add of {size} pages at {:#x} failed: {e}",
                         r.ha_end
                     );
+                    os_error = Some(e);
                     if matches!(
                         e,
                         AddMemoryError::AlreadyExists | AddMemoryError::Unsupported
@@ -287,6 +293,7 @@ impl HotAdd {
             pages,
             onlined,
             refused: None,
+            os_error,
         }
     }
 }

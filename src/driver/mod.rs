@@ -180,6 +180,9 @@ pub struct Counters {
     pub refused_unballoon_pages: u64,
     /// Hot-add requests refused by validation.
     pub refused_hot_adds: u64,
+    /// Hot-add requests where the OS failed to add memory (overlap with existing RAM,
+    /// out of resources).
+    pub hot_add_failures: u64,
     /// Requests answered as unsupported (hot-remove) or ignored (hibernation).
     pub unsupported_requests: u64,
     /// Sends that failed with an error other than "ring full".
@@ -207,6 +210,7 @@ impl Counters {
             + self.overlapping_requests
             + self.refused_unballoon_ranges
             + self.refused_hot_adds
+            + self.hot_add_failures
             + self.unsupported_requests
             + self.send_failures
             + self.dropped_responses
@@ -1025,6 +1029,9 @@ impl Driver {
             log::warn!("hv_dynmem: hot-add {range:?} region {region:?} refused: {why:?}");
             self.counters.refused_hot_adds += 1;
         }
+        if out.os_error.is_some() {
+            self.counters.hot_add_failures += 1;
+        }
         self.counters.pages_added += out.pages;
         self.counters.pages_onlined += out.onlined;
         if out.pages == 0 {
@@ -1096,6 +1103,7 @@ impl fmt::Display for DebugFs {
             "refused_unballoon", c.refused_unballoon_pages
         )?;
         writeln!(f, "{:<22}: {}", "refused_hot_adds", c.refused_hot_adds)?;
+        writeln!(f, "{:<22}: {}", "hot_add_failures", c.hot_add_failures)?;
         writeln!(
             f,
             "{:<22}: {}",

@@ -15,3 +15,4 @@ pub mod series;
 pub mod trace;
 pub mod workload;
 pub mod dm_host;
+pub mod fake_os;
