@@ -4,6 +4,8 @@
  * needs from the kernel (allocation, printk, page allocator, statistics, time) and the panic
  * guard. Each module compiles its own copy (kglue_selftest.c includes this file).
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -16,6 +18,9 @@
 #include <linux/sched.h>
 #include <linux/timekeeping.h>
 #include <linux/atomic.h>
+#include <linux/delay.h>
+#include <linux/page-flags.h>
+#include <asm/io.h>
 
 #include "hv_dynmem_glue.h"
 #include "kglue_internal.h"
@@ -62,6 +67,9 @@ void kglue_log(u32 level, const u8 *msg, size_t len)
 
 /* ---- the page allocator (balloon) ---- */
 
+/* x86-64 only: kernel pages are Hyper-V's 4 KiB pages, so pfns need no conversion. */
+static_assert(PAGE_SIZE == 4096);
+
 u64 kglue_alloc_block(u32 order)
 {
 	struct page *pg;
@@ -71,19 +79,36 @@ u64 kglue_alloc_block(u32 order)
 	pg = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN, order);
 	if (!pg)
 		return 0;
+	/* Every page gets its own reference so pages can be given back one by one. */
+	if (order)
+		split_page(pg, order);
 	return page_to_pfn(pg);
 }
 
-void kglue_free_block(u64 pfn, u32 order)
+void kglue_set_offline(u64 pfn, u64 count)
 {
-	struct page *pg;
+	u64 i;
 
-	if (WARN_ON_ONCE(order > MAX_ORDER - 1 || !pfn_valid(pfn)))
+	for (i = 0; i < count; i++)
+		__SetPageOffline(pfn_to_page(pfn + i));
+	adjust_managed_page_count(pfn_to_page(pfn), -(long)count);
+}
+
+void kglue_free_offline(u64 pfn, u64 count)
+{
+	u64 i;
+
+	if (WARN_ON_ONCE(!count || !pfn_valid(pfn) || !pfn_valid(pfn + count - 1)))
 		return;
-	pg = pfn_to_page(pfn);
-	if (WARN_ON_ONCE(page_ref_count(pg) != 1))
-		return;
-	__free_pages(pg, order);
+	adjust_managed_page_count(pfn_to_page(pfn), (long)count);
+	for (i = 0; i < count; i++) {
+		struct page *pg = pfn_to_page(pfn + i);
+
+		if (WARN_ON_ONCE(!PageOffline(pg) || page_ref_count(pg) != 1))
+			continue;
+		__ClearPageOffline(pg);
+		__free_page(pg);
+	}
 }
 
 void kglue_meminfo(struct kglue_meminfo *out)
@@ -91,11 +116,38 @@ void kglue_meminfo(struct kglue_meminfo *out)
 	struct sysinfo si;
 
 	si_meminfo(&si);
-	/* si_meminfo counts in mem_unit (PAGE_SIZE) units; report 4 KiB pages. */
 	out->totalram = (u64)si.totalram * si.mem_unit / 4096;
 	out->freeram = (u64)si.freeram * si.mem_unit / 4096;
+	out->available = (u64)si_mem_available() * (PAGE_SIZE / 4096);
 	out->committed = (u64)vm_memory_committed() * (PAGE_SIZE / 4096);
 	out->page_size = PAGE_SIZE;
+}
+
+u64 kglue_alloc_pages(u32 order)
+{
+	struct page *pg;
+
+	if (order > MAX_ORDER - 1)
+		return 0;
+	pg = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, order);
+	return pg ? page_to_pfn(pg) : 0;
+}
+
+void kglue_free_pages(u64 pfn, u32 order)
+{
+	if (WARN_ON_ONCE(order > MAX_ORDER - 1 || !pfn_valid(pfn)))
+		return;
+	__free_pages(pfn_to_page(pfn), order);
+}
+
+void kglue_msleep(u32 ms)
+{
+	msleep(ms);
+}
+
+u64 kglue_virt_to_phys(const void *ptr)
+{
+	return virt_to_phys((void *)ptr);
 }
 
 u64 kglue_now_ns(void)

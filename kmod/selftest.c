@@ -9,6 +9,9 @@
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/mm.h>
+#include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
 
 #include "hv_dynmem_glue.h"
 #include "kglue_internal.h"
@@ -16,6 +19,62 @@
 static bool panic_test = true;
 module_param(panic_test, bool, 0444);
 MODULE_PARM_DESC(panic_test, "Run the Rust panic guard test last (prints one WARN)");
+
+/* ---- page reporting: the real kernel core calls st_report() with real free blocks ---- */
+
+static struct page_reporting_dev_info st_prdev;
+static bool st_registered;
+
+static int st_report(struct page_reporting_dev_info *pr, struct scatterlist *sgl,
+		     unsigned int nents)
+{
+	struct kglue_block blocks[PAGE_REPORTING_CAPACITY];
+	struct kglue_batch batch = { .blocks = blocks, .count = 0 };
+	struct scatterlist *sg;
+	unsigned int i;
+
+	/* The core never passes more than its capacity; refuse (unreported) if it ever does. */
+	if (WARN_ON_ONCE(nents > PAGE_REPORTING_CAPACITY))
+		return -EINVAL;
+	for_each_sg(sgl, sg, nents, i) {
+		unsigned int order = get_order(sg->length);
+
+		blocks[i].pfn = page_to_pfn(sg_page(sg));
+		/* A length that is not PAGE_SIZE << order is flagged with an impossible order. */
+		blocks[i].order = (PAGE_SIZE << order) == sg->length ? order : U32_MAX;
+		blocks[i].reserved = 0;
+	}
+	batch.count = nents;
+	return kglue_guarded_call(hvdm_selftest_report, &batch) ? -EIO : 0;
+}
+
+int kglue_st_reporting_register(u32 order)
+{
+	int ret;
+
+	if (st_registered)
+		return -EBUSY;
+	memset(&st_prdev, 0, sizeof(st_prdev));
+	st_prdev.report = st_report;
+	st_prdev.order = order;
+	ret = page_reporting_register(&st_prdev);
+	if (!ret)
+		st_registered = true;
+	return ret;
+}
+
+void kglue_st_reporting_unregister(void)
+{
+	if (st_registered) {
+		page_reporting_unregister(&st_prdev);
+		st_registered = false;
+	}
+}
+
+u32 kglue_st_reporting_state(void)
+{
+	return st_registered ? (u32)atomic_read(&st_prdev.state) : 0;
+}
 
 static int panic_entry(void *arg)
 {
@@ -62,6 +121,7 @@ static int __init hvdm_selftest_init(void)
 
 static void __exit hvdm_selftest_exit(void)
 {
+	kglue_st_reporting_unregister();
 }
 
 module_init(hvdm_selftest_init);

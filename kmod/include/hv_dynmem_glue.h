@@ -41,10 +41,17 @@ struct kglue_block {
 	u32 reserved;
 };
 
-/* si_meminfo() plus what the DM status report needs, in 4 KiB pages. */
+/* A batch from the page-reporting core, as passed to hvdm_*_report(). */
+struct kglue_batch {
+	const struct kglue_block *blocks;
+	u32 count;
+};
+
+/* si_meminfo(), si_mem_available() and vm_memory_committed(), in 4 KiB pages. */
 struct kglue_meminfo {
 	u64 totalram;
 	u64 freeram;
+	u64 available;
 	u64 committed;
 	u64 page_size;
 };
@@ -60,11 +67,26 @@ void kglue_log(u32 level, const u8 *msg, size_t len);
  * the innermost kglue_guarded_call() of this task. Returns only if no guard is active. */
 void kglue_panic(const u8 *msg, size_t len);
 
-/* The page allocator. Returns the first pfn of 2^order pages, or 0 when none are free right
- * now (no retries, no warnings, no OOM killer). */
+/* The page allocator (balloon). kglue_alloc_block returns the first pfn of 2^order pages, each
+ * with its own reference (split), or 0 when none are free right now (no retries, no warnings,
+ * no OOM killer). kglue_set_offline marks pages ballooned (PageOffline, managed count down);
+ * kglue_free_offline undoes that and frees them page by page. */
 u64 kglue_alloc_block(u32 order);
-void kglue_free_block(u64 pfn, u32 order);
+void kglue_set_offline(u64 pfn, u64 count);
+void kglue_free_offline(u64 pfn, u64 count);
 void kglue_meminfo(struct kglue_meminfo *out);
+/* Plain high-order allocations (not split, not offline), for tests that shape free memory. */
+u64 kglue_alloc_pages(u32 order);
+void kglue_free_pages(u64 pfn, u32 order);
+/* Sleeps (process context). */
+void kglue_msleep(u32 ms);
+
+/* Driver module only: memory hot-add. kglue_add_memory adds [start, start + pages) (4 KiB
+ * pfns, whole memory blocks) to the kernel, 0 or -errno (-EEXIST: overlaps existing memory);
+ * kglue_online_pages marks pages backed by the host so the online callback onlines them and
+ * onlines those in already-online blocks now; returns how many were onlined now. */
+s32 kglue_add_memory(u64 start, u64 pages);
+u64 kglue_online_pages(u64 start, u64 pages);
 
 /* Monotonic time in nanoseconds. */
 u64 kglue_now_ns(void);
@@ -73,8 +95,8 @@ u64 kglue_now_ns(void);
  * guest physical addresses. Returns the result word (U64_MAX when there is no hypercall page). */
 u64 kglue_hypercall(u64 control, u64 input_gpa, u64 output_gpa);
 
-/* Scratch page for hypercall input: returns its kernel address and physical address. */
-u8 *kglue_hypercall_input_page(u64 *gpa);
+/* The physical address of kernel memory from kglue_alloc (direct map). */
+u64 kglue_virt_to_phys(const void *ptr);
 
 /* Run fn(arg) so that a Rust panic inside returns here with -EFAULT instead of continuing.
  * Returns fn's result otherwise. Process context only. */
@@ -92,5 +114,17 @@ const char *hvdm_selftest_name(int index);
 int hvdm_selftest_run(void *index);
 /* Panics on purpose (the panic guard test). */
 int hvdm_selftest_panic(void *arg);
+/* The self-test's page-reporting callback: arg is a struct kglue_batch. 0 = reported. */
+int hvdm_selftest_report(void *arg);
+
+/* Driver module: the page-reporting callback (arg: struct kglue_batch); 0 = reported. */
+int hvdm_drv_report(void *arg);
+
+/* Self-test module only: register/unregister its page_reporting_dev_info with the kernel's
+ * page-reporting core at `order` (0 = the core's default), and read the core's state for it
+ * (0 idle, 1 requested, 2 active). */
+int kglue_st_reporting_register(u32 order);
+void kglue_st_reporting_unregister(void);
+u32 kglue_st_reporting_state(void);
 
 #endif /* HV_DYNMEM_GLUE_H */

@@ -24,19 +24,60 @@ pub fn alloc_block(order: u32) -> Option<u64> {
     (pfn != 0).then_some(pfn)
 }
 
-/// Gives back a block taken with [`alloc_block`].
-///
-/// The caller must pass a `(pfn, order)` pair it got from [`alloc_block`] and not given back
-/// yet; the C side checks that the page is a live allocation head and refuses (with a WARN)
-/// anything else, so a wrong pair cannot corrupt the allocator.
-pub fn free_block(pfn: u64, order: u32) {
-    // SAFETY: plain integers; the C glue validates the pfn (pfn_valid, page refcount) first.
-    unsafe { k::kglue_free_block(pfn, order) }
+/// Marks `count` pages from `pfn` (from [`alloc_block`]) ballooned: PageOffline, managed
+/// page count down.
+pub fn set_offline(pfn: u64, count: u64) {
+    // SAFETY: plain integers; the pages are ours (from `alloc_block`).
+    unsafe { k::kglue_set_offline(pfn, count) }
+}
+
+/// Undoes [`set_offline`] and frees the pages one by one. The C side checks each page is an
+/// offline page with one reference and refuses (WARN) anything else.
+pub fn free_offline(pfn: u64, count: u64) {
+    // SAFETY: plain integers; the C glue validates every page before freeing it.
+    unsafe { k::kglue_free_offline(pfn, count) }
+}
+
+/// A plain (unsplit) allocation of 2^`order` pages, for tests that shape free memory.
+pub fn alloc_pages(order: u32) -> Option<u64> {
+    // SAFETY: plain integer in, plain integer out.
+    let pfn = unsafe { k::kglue_alloc_pages(order) };
+    (pfn != 0).then_some(pfn)
+}
+
+/// Frees an allocation made by [`alloc_pages`] with the same order.
+pub fn free_pages(pfn: u64, order: u32) {
+    // SAFETY: plain integers; the caller passes a pair from `alloc_pages` (tests only).
+    unsafe { k::kglue_free_pages(pfn, order) }
+}
+
+/// Sleeps for `ms` milliseconds (process context).
+pub fn msleep(ms: u32) {
+    // SAFETY: plain integer; callers run in process context (every Rust entry does).
+    unsafe { k::kglue_msleep(ms) }
+}
+
+/// Self-test module: registers its `page_reporting_dev_info` at `order`; 0 or -errno.
+pub fn st_reporting_register(order: u32) -> i32 {
+    // SAFETY: plain integer; the C side owns the device descriptor.
+    unsafe { k::kglue_st_reporting_register(order) }
+}
+
+/// Self-test module: unregisters from the page-reporting core (waits for a running pass).
+pub fn st_reporting_unregister() {
+    // SAFETY: no arguments.
+    unsafe { k::kglue_st_reporting_unregister() }
+}
+
+/// Self-test module: the core's state for our device (0 idle, 1 requested, 2 active).
+pub fn st_reporting_state() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { k::kglue_st_reporting_state() }
 }
 
 /// The kernel's memory statistics, in 4 KiB pages.
 pub fn meminfo() -> MemInfo {
-    let mut m = MemInfo { totalram: 0, freeram: 0, committed: 0, page_size: 0 };
+    let mut m = MemInfo { totalram: 0, freeram: 0, available: 0, committed: 0, page_size: 0 };
     // SAFETY: `m` is a valid, writable `kglue_meminfo` for the duration of the call.
     unsafe { k::kglue_meminfo(&mut m) };
     m
@@ -46,4 +87,17 @@ pub fn meminfo() -> MemInfo {
 pub fn now_ns() -> u64 {
     // SAFETY: no arguments, returns an integer.
     unsafe { k::kglue_now_ns() }
+}
+
+/// Adds `[start, start + pages)` (4 KiB pages) to the kernel as a memory block, not yet online
+/// (`add_memory`). 0 or -errno.
+pub fn add_memory(start: u64, pages: u64) -> i32 {
+    // SAFETY: plain integers; the C glue checks the range against the memory block size.
+    unsafe { k::kglue_add_memory(start, pages) }
+}
+
+/// Brings pages of added memory online (through the online callback); returns how many.
+pub fn online_pages(start: u64, pages: u64) -> u64 {
+    // SAFETY: plain integers; the C glue only touches pages inside memory it added.
+    unsafe { k::kglue_online_pages(start, pages) }
 }

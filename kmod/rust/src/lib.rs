@@ -15,7 +15,11 @@
 
 extern crate alloc;
 
+pub mod driver;
 pub mod ffi;
+pub mod hyperv;
 pub mod klog;
+pub mod linux;
+pub mod report;
 pub mod rt;
 pub mod selftest;

@@ -6,6 +6,9 @@
 #![expect(unsafe_code, reason = "the entry points are called from C")]
 
 use crate::ktap;
+
+mod balloon;
+mod reporting;
 use core::ffi::{c_int, c_void};
 
 /// One subtest reporter for a test: numbers the subtest lines and counts failures.
@@ -50,7 +53,9 @@ impl Ktap {
 type Test = (&'static core::ffi::CStr, fn() -> c_int);
 
 /// The Rust suite, in order.
-const TESTS: &[Test] = &[(c"runtime", runtime)];
+const TESTS: &[Test] = &[(c"runtime", runtime), (c"balloon", balloon::run),
+    (c"page_reporting", reporting::run),
+];
 
 /// Number of tests in the Rust suite.
 #[unsafe(no_mangle)]

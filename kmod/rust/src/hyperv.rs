@@ -1,0 +1,59 @@
+//! The real hypercall backend: Hyper-V's hypercall page, through the kernel.
+//!
+//! The input and output pages are this backend's own (kmalloc'd, page-aligned, direct-mapped),
+//! not the kernel's per-CPU pages, so nothing here needs interrupts disabled: the owner keeps
+//! the backend behind a lock for the duration of a batch. The call itself is the kernel's
+//! `hv_do_hypercall()` in the C glue (the hypercall page set up by the kernel's Hyper-V code).
+#![expect(unsafe_code, reason = "FFI: the hypercall and the physical address lookup")]
+
+use alloc::boxed::Box;
+use hvcall::{Control, HvPage, HypercallBackend, HypercallOutput};
+use hyperv_bindings::kernel as k;
+
+/// A [`HypercallBackend`] over the kernel's hypercall page with two pages of its own.
+pub struct KernelHypercalls {
+    input: Box<HvPage>,
+    output: Box<HvPage>,
+    input_gpa: u64,
+    output_gpa: u64,
+}
+
+impl KernelHypercalls {
+    /// Allocates the two parameter pages (GFP_KERNEL; process context).
+    pub fn new() -> Self {
+        let input = Box::new(HvPage::zeroed());
+        let output = Box::new(HvPage::zeroed());
+        // SAFETY: both pointers are live kmalloc'd (direct-mapped) allocations.
+        let (input_gpa, output_gpa) = unsafe {
+            (
+                k::kglue_virt_to_phys((&raw const *input).cast()),
+                k::kglue_virt_to_phys((&raw const *output).cast()),
+            )
+        };
+        Self { input, output, input_gpa, output_gpa }
+    }
+}
+
+impl Default for KernelHypercalls {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HypercallBackend for KernelHypercalls {
+    fn input_page(&mut self) -> &mut HvPage {
+        &mut self.input
+    }
+
+    fn output_page(&self) -> &HvPage {
+        &self.output
+    }
+
+    fn call(&mut self, control: Control) -> HypercallOutput {
+        // SAFETY: the GPAs name `self.input`/`self.output`, owned by `self` and borrowed
+        // exclusively by `&mut self` for the call; the hypervisor reads at most the input page
+        // and writes at most the output page. The C side refuses calls without a hypercall
+        // page (it returns U64_MAX, which decodes as a failure status).
+        HypercallOutput(unsafe { k::kglue_hypercall(control.0, self.input_gpa, self.output_gpa) })
+    }
+}
