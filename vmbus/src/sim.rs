@@ -577,22 +577,22 @@ impl HostEndpoint {
         self.state.lock().host_write(&dummy, Some(bytes))
     }
 
-    /// Takes the next packet the guest sent, copying its payload into `buf`. Signals the guest
-    /// if the read crossed its pending-send size (auto-signal on).
+    /// Takes the next packet the guest sent, copying its payload into `buf`. `signal` in the
+    /// result says the read crossed the guest's pending-send size; with auto-signal on (the
+    /// default) the guest has already been signalled.
     ///
     /// # Errors
     ///
     /// [`ReadError`] from the guest-to-host ring.
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<IncomingPacket>, ReadError> {
         let mut s = self.state.lock();
-        let Some(mut packet) = s.host_in.read(buf)? else {
+        let Some(packet) = s.host_in.read(buf)? else {
             return Ok(None);
         };
         s.counters.guest_to_host.packets_received += 1;
         if packet.signal {
             s.host_wants_to_signal();
         }
-        packet.signal = false;
         Ok(Some(packet))
     }
 

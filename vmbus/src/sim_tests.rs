@@ -183,8 +183,9 @@ fn guest_ring_full_then_host_drain_signals_pending_send_size_crossing() {
     assert_eq!(sim.counters().guest_to_host.ring_full, 1);
     let mut buf = [0u8; 24];
     for expect_signal in [false, false, true] {
-        host.try_recv(&mut buf).unwrap().unwrap();
-        assert_eq!(guest.take_signal(), expect_signal);
+        let p = host.try_recv(&mut buf).unwrap().unwrap();
+        assert_eq!(p.signal, expect_signal);
+        assert_eq!(guest.take_signal(), expect_signal, "auto-signalled");
     }
     assert!(guest.send(&[0; 100], 9, false).is_ok());
     assert_eq!(
