@@ -2,7 +2,7 @@
 //!
 //! If any of them (or a dependency) pulled in `std`, this crate would fail to build with
 //! `error[E0152]: found duplicate lang item panic_impl`. `.ci/run` builds it on its own
-//! (`cargo build -p nostd-check --release`), so feature unification with the std users in the
+//! (`cargo build --manifest-path nostd-check/Cargo.toml --release`, its own workspace), so feature unification with the std users in the
 //! workspace cannot hide a leak.
 #![no_std]
 
