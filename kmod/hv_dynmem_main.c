@@ -1,17 +1,398 @@
 // SPDX-License-Identifier: GPL-2.0
-/* hv_dynmem.ko: placeholder while the driver glue is written. */
+/*
+ * hv_dynmem.ko: the Hyper-V Dynamic Memory VMBus driver, with its protocol logic in Rust.
+ *
+ * This file is the kernel side only: VMBus driver registration, the channel, the one work
+ * item that runs every Rust driver step, page-reporting registration, memory hot-add and the
+ * online callback, debugfs and the module parameters. All decisions are made by the driver
+ * core (hv-dynmem, Rust) through the hvdm_* entry points, each run inside
+ * kglue_guarded_call() so a Rust panic disables the driver with a WARN.
+ *
+ * Context rules: the VMBus channel callback runs in softirq context and only queues the work
+ * item; Rust runs in the work item (process context), so it may allocate with GFP_KERNEL.
+ */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kernel.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/hyperv.h>
+#include <linux/workqueue.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/memory.h>
+#include <linux/memory_hotplug.h>
+#include <linux/page_reporting.h>
+#include <linux/scatterlist.h>
+#include <linux/spinlock.h>
 #include <asm/mshyperv.h>
+
 #include "hv_dynmem_glue.h"
+#include "kglue_internal.h"
+
+/* Parameters: hv_balloon's two, plus ours. */
+static bool hot_add = true;
+module_param(hot_add, bool, 0644);
+MODULE_PARM_DESC(hot_add, "If set attempt memory hot_add");
+
+static uint pressure_report_delay = 45;
+module_param(pressure_report_delay, uint, 0644);
+MODULE_PARM_DESC(pressure_report_delay, "Delay in secs in reporting pressure");
+
+static uint reporting = 1;
+module_param(reporting, uint, 0444);
+MODULE_PARM_DESC(reporting,
+	"Free page reporting policy: 0 = off, 1 = Hyper-V cold-discard hints for the kernel's page-reporting batches (default)");
+
+static uint reporting_order;
+module_param(reporting_order, uint, 0444);
+MODULE_PARM_DESC(reporting_order,
+	"Lowest order reported (0 = the kernel's page_reporting_order, else pageblock_order)");
+
+/* Ring size of each direction: 16 KiB of data plus the control page. */
+#define HVDM_RING_SIZE VMBUS_RING_SIZE(16 * 1024)
+
+struct hvdm_dev {
+	struct hv_device *hdev;
+	struct delayed_work work;
+	bool stopping;
+	struct page_reporting_dev_info prdev;
+	bool reporting_on;
+	struct dentry *debugfs;
+	atomic64_t onlined;
+};
+
+/* One DM device per partition. */
+static struct hvdm_dev *hvdm;
+
+/* ---- the channel ---- */
+
+s32 kglue_vmbus_send(const u8 *buf, u32 len, u64 trans_id)
+{
+	int ret;
+
+	if (!hvdm)
+		return -ENODEV;
+	ret = vmbus_sendpacket(hvdm->hdev->channel, (void *)buf, len, trans_id,
+			       VM_PKT_DATA_INBAND, 0);
+	return ret;
+}
+
+s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id)
+{
+	if (!hvdm)
+		return -ENODEV;
+	return vmbus_recvpacket(hvdm->hdev->channel, buf, cap, len, trans_id);
+}
+
+static void hvdm_channel_callback(void *context)
+{
+	struct hvdm_dev *dev = context;
+
+	/* Softirq context: no Rust, no allocation; run a step now. */
+	if (!READ_ONCE(dev->stopping))
+		mod_delayed_work(system_freezable_wq, &dev->work, 0);
+}
+
+static void hvdm_work(struct work_struct *w)
+{
+	struct hvdm_dev *dev = container_of(to_delayed_work(w), struct hvdm_dev, work);
+	int ms;
+
+	if (READ_ONCE(dev->stopping) || kglue_is_dead())
+		return;
+	ms = kglue_guarded_call(hvdm_drv_step, NULL);
+	if (ms < 0)
+		return;	/* Rust panic (driver disabled) or the driver stopped */
+	/* Does not shorten a step the channel callback already asked for. */
+	queue_delayed_work(system_freezable_wq, &dev->work, msecs_to_jiffies(ms));
+}
+
+/* ---- hypercalls ---- */
+
 u64 kglue_hypercall(u64 control, u64 input_gpa, u64 output_gpa)
 {
 	return hv_do_hypercall(control, input_gpa ? phys_to_virt(input_gpa) : NULL,
 			       output_gpa ? phys_to_virt(output_gpa) : NULL);
 }
-static int __init hvdm_init(void) { return 0; }
-static void __exit hvdm_exit(void) { }
+
+/* ---- page reporting ---- */
+
+static int hvdm_report(struct page_reporting_dev_info *pr, struct scatterlist *sgl,
+		       unsigned int nents)
+{
+	struct kglue_block blocks[PAGE_REPORTING_CAPACITY];
+	struct kglue_batch batch = { .blocks = blocks, .count = nents };
+	struct scatterlist *sg;
+	unsigned int i;
+
+	if (WARN_ON_ONCE(nents > PAGE_REPORTING_CAPACITY))
+		return -EINVAL;
+	for_each_sg(sgl, sg, nents, i) {
+		unsigned int order = get_order(sg->length);
+
+		blocks[i].pfn = page_to_pfn(sg_page(sg));
+		blocks[i].order = (PAGE_SIZE << order) == sg->length ? order : U32_MAX;
+		blocks[i].reserved = 0;
+	}
+	return kglue_guarded_call(hvdm_drv_report, &batch) ? -EINVAL : 0;
+}
+
+s32 kglue_drv_reporting_enable(u32 order)
+{
+	int ret;
+
+	if (!hvdm || hvdm->reporting_on)
+		return -EBUSY;
+	memset(&hvdm->prdev, 0, sizeof(hvdm->prdev));
+	hvdm->prdev.report = hvdm_report;
+	hvdm->prdev.order = order;
+	ret = page_reporting_register(&hvdm->prdev);
+	if (ret < 0) {
+		pr_err("Failed to enable cold memory discard: %d\n", ret);
+		return ret;
+	}
+	hvdm->reporting_on = true;
+	pr_info("Cold memory discard hint enabled with order %u\n", order);
+	return 0;
+}
+
+void kglue_drv_reporting_disable(void)
+{
+	if (hvdm && hvdm->reporting_on) {
+		page_reporting_unregister(&hvdm->prdev);
+		hvdm->reporting_on = false;
+	}
+}
+
+/* ---- memory hot-add ---- */
+
+#define HVDM_MAX_BACKED 64
+
+/* Ranges the host backs ([start, end) pfns), and the ranges we added. */
+struct hvdm_range {
+	u64 start, end;
+};
+
+static DEFINE_SPINLOCK(hvdm_ha_lock);
+static struct hvdm_range hvdm_added[HVDM_MAX_BACKED], hvdm_backed[HVDM_MAX_BACKED];
+static unsigned int hvdm_nadded, hvdm_nbacked;
+
+static bool hvdm_in(const struct hvdm_range *r, unsigned int n, u64 pfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (pfn >= r[i].start && pfn < r[i].end)
+			return true;
+	return false;
+}
+
+static void hvdm_online_page(struct page *pg, unsigned int order)
+{
+	u64 pfn = page_to_pfn(pg), i, n = 1ULL << order;
+	unsigned long flags;
+
+	spin_lock_irqsave(&hvdm_ha_lock, flags);
+	if (!hvdm_in(hvdm_added, hvdm_nadded, pfn)) {
+		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+		generic_online_page(pg, order);
+		return;
+	}
+	/* Our memory: online only what the host backs; the rest stays offline until it is. */
+	for (i = 0; i < n; i++) {
+		struct page *p = pfn_to_page(pfn + i);
+
+		if (!hvdm_in(hvdm_backed, hvdm_nbacked, pfn + i)) {
+			if (!PageOffline(p))
+				__SetPageOffline(p);
+			continue;
+		}
+		if (PageOffline(p))
+			__ClearPageOffline(p);
+		generic_online_page(p, 0);
+		if (hvdm)
+			atomic64_inc(&hvdm->onlined);
+	}
+	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+}
+
+s32 kglue_add_memory(u64 start, u64 pages)
+{
+	unsigned long flags;
+	int nid, ret;
+
+	if (!hot_add)
+		return -EOPNOTSUPP;
+	spin_lock_irqsave(&hvdm_ha_lock, flags);
+	if (hvdm_nadded == HVDM_MAX_BACKED) {
+		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+		return -ENOSPC;
+	}
+	hvdm_added[hvdm_nadded].start = start;
+	hvdm_added[hvdm_nadded].end = start + pages;
+	hvdm_nadded++;
+	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+
+	nid = memory_add_physaddr_to_nid(PFN_PHYS(start));
+	ret = add_memory(nid, PFN_PHYS(start), pages << PAGE_SHIFT, MHP_MERGE_RESOURCE);
+	if (ret) {
+		spin_lock_irqsave(&hvdm_ha_lock, flags);
+		hvdm_nadded--;
+		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+		pr_err("hot_add memory failed error is %d\n", ret);
+	}
+	return ret;
+}
+
+u64 kglue_online_pages(u64 start, u64 pages)
+{
+	unsigned long flags;
+	u64 pfn, now = 0;
+
+	spin_lock_irqsave(&hvdm_ha_lock, flags);
+	if (hvdm_nbacked < HVDM_MAX_BACKED) {
+		hvdm_backed[hvdm_nbacked].start = start;
+		hvdm_backed[hvdm_nbacked].end = start + pages;
+		hvdm_nbacked++;
+	}
+	/* Pages of blocks that are already online were held back by the callback: online now. */
+	for (pfn = start; pfn < start + pages; pfn++) {
+		struct page *pg = pfn_to_online_page(pfn);
+
+		if (pg && PageOffline(pg)) {
+			__ClearPageOffline(pg);
+			generic_online_page(pg, 0);
+			now++;
+		}
+	}
+	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
+	return now;
+}
+
+u64 kglue_drv_take_onlined(void)
+{
+	return hvdm ? atomic64_xchg(&hvdm->onlined, 0) : 0;
+}
+
+/* ---- debugfs: hv_balloon's lines plus ours ---- */
+
+static int hvdm_debugfs_show(struct seq_file *f, void *offset)
+{
+	struct kglue_buf buf = { .cap = 4096, .len = 0 };
+	int ret;
+
+	buf.data = kmalloc(buf.cap, GFP_KERNEL);
+	if (!buf.data)
+		return -ENOMEM;
+	ret = kglue_guarded_call(hvdm_drv_debugfs, &buf);
+	if (!ret)
+		seq_write(f, buf.data, min(buf.len, buf.cap));
+	kfree(buf.data);
+	return ret;
+}
+DEFINE_SHOW_ATTRIBUTE(hvdm_debugfs);
+
+/* ---- the VMBus driver ---- */
+
+static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *dev_id)
+{
+	struct kglue_drv_params params = {
+		.pressure_report_delay = pressure_report_delay,
+		.hot_add = hot_add,
+		.reporting = reporting,
+		.reporting_order = reporting_order,
+		.memory_block_pages = memory_block_size_bytes() / 4096,
+	};
+	struct hvdm_dev *dev;
+	int ret;
+
+	if (hvdm)
+		return -EBUSY;
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	dev->hdev = hdev;
+	INIT_DELAYED_WORK(&dev->work, hvdm_work);
+	atomic64_set(&dev->onlined, 0);
+	hv_set_drvdata(hdev, dev);
+	hvdm = dev;
+
+	if (hot_add)
+		set_online_page_callback(&hvdm_online_page);
+
+	hdev->channel->max_pkt_size = HV_HYP_PAGE_SIZE * 2;
+	ret = vmbus_open(hdev->channel, HVDM_RING_SIZE, HVDM_RING_SIZE, NULL, 0,
+			 hvdm_channel_callback, dev);
+	if (ret)
+		goto err_free;
+
+	ret = kglue_guarded_call(hvdm_drv_start, &params);
+	if (ret)
+		goto err_close;
+	dev->debugfs = debugfs_create_file("hv-dynmem", 0444, NULL, dev, &hvdm_debugfs_fops);
+	queue_delayed_work(system_freezable_wq, &dev->work, 0);
+	pr_info("Hyper-V Dynamic Memory driver (Rust core) probed\n");
+	return 0;
+
+err_close:
+	vmbus_close(hdev->channel);
+err_free:
+	if (hot_add)
+		restore_online_page_callback(&hvdm_online_page);
+	hvdm = NULL;
+	kfree(dev);
+	return ret;
+}
+
+static int hvdm_remove(struct hv_device *hdev)
+{
+	struct hvdm_dev *dev = hv_get_drvdata(hdev);
+
+	WRITE_ONCE(dev->stopping, true);
+	debugfs_remove(dev->debugfs);
+	cancel_delayed_work_sync(&dev->work);
+	kglue_drv_reporting_disable();
+	vmbus_close(hdev->channel);
+	cancel_delayed_work_sync(&dev->work);
+	kglue_guarded_call(hvdm_drv_stop, NULL);
+	if (hot_add)
+		restore_online_page_callback(&hvdm_online_page);
+	hvdm = NULL;
+	kfree(dev);
+	return 0;
+}
+
+static const struct hv_vmbus_device_id hvdm_id_table[] = {
+	/* Dynamic Memory class */
+	{ HV_DM_GUID, },
+	{ },
+};
+MODULE_DEVICE_TABLE(vmbus, hvdm_id_table);
+
+static struct hv_driver hvdm_drv = {
+	.name = "hv_dynmem",
+	.id_table = hvdm_id_table,
+	.probe = hvdm_probe,
+	.remove = hvdm_remove,
+	.driver = {
+		.probe_type = PROBE_PREFER_ASYNCHRONOUS,
+	},
+};
+
+static int __init hvdm_init(void)
+{
+	return vmbus_driver_register(&hvdm_drv);
+}
+
+static void __exit hvdm_exit(void)
+{
+	vmbus_driver_unregister(&hvdm_drv);
+}
+
 module_init(hvdm_init);
 module_exit(hvdm_exit);
 MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Hyper-V Dynamic Memory driver (hv-dynmem, Rust core)");

@@ -117,8 +117,45 @@ int hvdm_selftest_panic(void *arg);
 /* The self-test's page-reporting callback: arg is a struct kglue_batch. 0 = reported. */
 int hvdm_selftest_report(void *arg);
 
-/* Driver module: the page-reporting callback (arg: struct kglue_batch); 0 = reported. */
+/* ---- driver module (hv_dynmem.ko) ---- */
+
+/* Module parameters and kernel facts handed to hvdm_drv_start(). */
+struct kglue_drv_params {
+	u32 pressure_report_delay;
+	u32 hot_add;
+	u32 reporting;		/* 0: off; 1: Hyper-V cold-discard hints via the page-reporting core */
+	u32 reporting_order;	/* 0: the core's default (pageblock_order or page_reporting_order) */
+	u64 memory_block_pages;	/* memory_block_size_bytes() / 4096 */
+};
+
+/* A byte buffer Rust formats text into (debugfs). */
+struct kglue_buf {
+	u8 *data;
+	size_t cap;
+	size_t len;
+};
+
+/* Rust: create the driver core and send the first version request. arg: kglue_drv_params. */
+int hvdm_drv_start(void *arg);
+/* Rust: one driver step (channel, timers, events). Returns milliseconds until the next step is
+ * due (the glue also runs one whenever the channel callback fires). */
+int hvdm_drv_step(void *arg);
+/* Rust: tear the driver core down (remove). */
+int hvdm_drv_stop(void *arg);
+/* Rust: format the debugfs file into arg (struct kglue_buf). */
+int hvdm_drv_debugfs(void *arg);
+/* Rust: the page-reporting callback (arg: struct kglue_batch); 0 = reported. */
 int hvdm_drv_report(void *arg);
+
+/* C: the DM channel. send: 0, -EAGAIN when the ring is full, other -errno. recv: 0 with
+ * *len = 0 when empty, -ENOBUFS when buf is too small (*len = needed). */
+s32 kglue_vmbus_send(const u8 *buf, u32 len, u64 trans_id);
+s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id);
+/* C: page reporting on/off for the driver (called from hvdm_drv_step, never the callback). */
+s32 kglue_drv_reporting_enable(u32 order);
+void kglue_drv_reporting_disable(void);
+/* C: pages the online callback brought online since the last call. */
+u64 kglue_drv_take_onlined(void);
 
 /* Self-test module only: register/unregister its page_reporting_dev_info with the kernel's
  * page-reporting core at `order` (0 = the core's default), and read the core's state for it

@@ -1,27 +1,132 @@
-//! The Rust side of `hv_dynmem.ko`: the DM driver core, the Linux adapter and the Hyper-V
-//! reporter, driven by the C glue's work items.
+//! The Rust side of `hv_dynmem.ko`: the DM driver core ([`hv_dynmem::driver::Driver`]) with
+//! the Linux adapter ([`LinuxMemory`], [`KernelChannel`]) and the Hyper-V reporter, driven by
+//! the C glue's work item.
 //!
-//! Threading: every entry point runs in process context (a work item, probe/remove, or the
-//! kernel's page-reporting work) inside `kglue_guarded_call`. The driver core and the reporter
-//! live behind separate locks so the page-reporting callback never waits for a driver step.
+//! Threading: every entry point runs in process context (the work item, probe/remove, debugfs
+//! reads, or the kernel's page-reporting work) inside `kglue_guarded_call`. The driver core and
+//! the reporter live behind separate locks, so the page-reporting callback never waits for a
+//! driver step and a driver step never waits for a report.
 #![expect(unsafe_code, reason = "entry points called from C with C pointers")]
 
-use crate::ffi::Block;
+use crate::channel::KernelChannel;
+use crate::ffi::{self, Block};
 use crate::hyperv::KernelHypercalls;
+use crate::linux::LinuxMemory;
 use core::ffi::{c_int, c_void};
-use hv_reporting::HvReporter;
+use core::fmt::Write;
+use hv_dynmem::driver::{Config, Driver, Event};
+use hv_reporting::{HvReporter, HvReporterConfig};
+use hvcall::arch::x86_64::NativeCpuId;
 use hyperv_bindings::kernel as k;
 use spin::Mutex;
 
-/// The reporter and its hypercall backend (created when the driver enables reporting).
+/// The driver core and what it acts through.
+struct DrvState {
+    driver: Driver,
+    mem: LinuxMemory,
+    ch: KernelChannel,
+    reporting: bool,
+    reporting_order: u32,
+}
+
+/// The reporter and its hypercall backend (created when the handshake completes).
 struct Reporting {
     reporter: HvReporter,
     backend: KernelHypercalls,
 }
 
+static DRIVER: Mutex<Option<DrvState>> = Mutex::new(None);
 static REPORTING: Mutex<Option<Reporting>> = Mutex::new(None);
 
-/// The page-reporting callback of `hv_dynmem.ko` (arg: `kglue_batch`). 0 = reported.
+/// Longest sleep between steps (ms): the reporter's failure check runs about once a second.
+const MAX_SLEEP_MS: u64 = 1000;
+
+/// Probe: creates the driver core and sends the first version request.
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_start(arg: *mut c_void) -> c_int {
+    crate::klog::init(log::LevelFilter::Info);
+    // SAFETY: the C glue passes a valid `kglue_drv_params` for the duration of the call.
+    let p = unsafe { &*(arg as *const k::kglue_drv_params) };
+    let config = Config {
+        pressure_report_delay: p.pressure_report_delay,
+        hot_add: p.hot_add != 0,
+        ..Config::default()
+    };
+    let mut st = DrvState {
+        driver: Driver::new(config, p.memory_block_pages),
+        mem: LinuxMemory::new(p.memory_block_pages),
+        ch: KernelChannel,
+        reporting: p.reporting != 0,
+        reporting_order: p.reporting_order,
+    };
+    st.driver.start(&mut st.ch, ffi::now_ns());
+    *DRIVER.lock() = Some(st);
+    0
+}
+
+/// One step: channel, timers, events. Returns the milliseconds until the next step is due.
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_step(_arg: *mut c_void) -> c_int {
+    let mut guard = DRIVER.lock();
+    let Some(st) = guard.as_mut() else { return -1 };
+    let now = ffi::now_ns();
+    // SAFETY: no arguments.
+    let onlined = unsafe { k::kglue_drv_take_onlined() };
+    if onlined > 0 {
+        st.driver.on_pages_onlined(onlined);
+    }
+    st.driver.on_channel_interrupt(&mut st.ch, &mut st.mem, now);
+    st.driver.poll(&mut st.ch, &mut st.mem, now);
+    while let Some(ev) = st.driver.poll_event() {
+        match ev {
+            Event::Connected { version } => {
+                log::info!("connected to the host, protocol {version:?}");
+                if st.reporting {
+                    enable_reporting(st.reporting_order);
+                }
+            }
+            Event::InitFailed(why) => log::error!("handshake failed: {why}"),
+        }
+    }
+    if let Some(why) = REPORTING.lock().as_mut().and_then(|r| r.reporter.poll_disable()) {
+        log::warn!("disabling page reporting: {why}");
+        // SAFETY: no arguments; we are in the work item, never in the report callback.
+        unsafe { k::kglue_drv_reporting_disable() };
+    }
+    let next = st
+        .driver
+        .next_deadline()
+        .map_or(MAX_SLEEP_MS, |d| d.saturating_sub(now) / 1_000_000)
+        .min(MAX_SLEEP_MS);
+    c_int::try_from(next).unwrap_or(1000)
+}
+
+/// Probes the cold-discard capability and registers with the kernel's page-reporting core.
+fn enable_reporting(order: u32) {
+    let mut backend = KernelHypercalls::new();
+    let reporter = HvReporter::probe(&mut backend, &NativeCpuId, HvReporterConfig::default());
+    if !reporter.is_enabled() {
+        return;
+    }
+    *REPORTING.lock() = Some(Reporting { reporter, backend });
+    // SAFETY: plain integer; called from the work item.
+    let ret = unsafe { k::kglue_drv_reporting_enable(order) };
+    if ret != 0 {
+        *REPORTING.lock() = None;
+    }
+}
+
+/// Remove: drops the driver core (the channel is closed already, reporting unregistered).
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_stop(_arg: *mut c_void) -> c_int {
+    if let Some(mut st) = DRIVER.lock().take() {
+        st.driver.suspend(&mut st.mem);
+    }
+    *REPORTING.lock() = None;
+    0
+}
+
+/// The page-reporting callback (arg: `kglue_batch`). 0 = reported.
 #[unsafe(no_mangle)]
 pub extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
     // SAFETY: the C glue passes a valid `kglue_batch` whose `blocks` points to `count` (≤ 32)
@@ -36,4 +141,52 @@ pub extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
         Ok(()) => 0,
         Err(_) => -1,
     }
+}
+
+/// A `kglue_buf` as a `fmt::Write` target (truncates at its capacity).
+struct BufWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for BufWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// debugfs: hv_balloon's lines, then the reporter's and the adapter's counters.
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_debugfs(arg: *mut c_void) -> c_int {
+    // SAFETY: the C glue passes a valid `kglue_buf` whose `data` is writable for `cap` bytes.
+    let kb = unsafe { &mut *(arg as *mut k::kglue_buf) };
+    // SAFETY: as above: `data` points to `cap` writable bytes owned by the caller.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(kb.data, kb.cap) };
+    let mut w = BufWriter { buf: bytes, len: 0 };
+    if let Some(st) = DRIVER.lock().as_ref() {
+        let _ = write!(w, "{}", st.driver.debugfs(&st.mem));
+        let c = st.mem.counters();
+        let _ = writeln!(w, "{:<22}: {}", "balloon_blocks", c.blocks_allocated);
+        let _ = writeln!(w, "{:<22}: {}", "balloon_alloc_failures", c.alloc_failures);
+        let _ = writeln!(w, "{:<22}: {}", "balloon_pages_freed", c.pages_freed);
+    }
+    match REPORTING.lock().as_ref() {
+        Some(r) => {
+            let s = r.reporter.stats();
+            let _ = writeln!(w, "{:<22}: {:?}", "reporting", r.reporter.state());
+            let _ = writeln!(w, "{:<22}: {}", "reported_batches", s.batches);
+            let _ = writeln!(w, "{:<22}: {}", "reported_failed", s.batches_failed);
+            let _ = writeln!(w, "{:<22}: {}", "reported_ranges", s.ranges);
+            let _ = writeln!(w, "{:<22}: {}", "reported_bytes", s.bytes_reported);
+            let _ = writeln!(w, "{:<22}: {}", "heat_hint_hypercalls", s.hypercalls);
+        }
+        None => {
+            let _ = writeln!(w, "{:<22}: off", "reporting");
+        }
+    }
+    kb.len = w.len;
+    0
 }

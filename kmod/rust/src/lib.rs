@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod channel;
 pub mod driver;
 pub mod ffi;
 pub mod hyperv;
