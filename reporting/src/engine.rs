@@ -20,11 +20,18 @@
 //!   budget when the guest is idle (no eligible free during the `delay` before the pass),
 //!   otherwise a budget of `32 × ceil(nr_free / 512)` blocks per list.
 //!
-//! One deliberate difference from upstream, in both policies: when a list stops because the
-//! isolation watermark (`min_wmark + 2^order`) would be crossed *while this pass holds isolated
-//! blocks*, the engine sets REQUESTED so a later pass finishes the list once the batch is back.
-//! Upstream leaves those blocks for the next free notification; with this rule an idle guest
-//! always ends fully reported (a genuinely low zone still stops at the gate).
+//! Beyond upstream, both policies close the corners where Linux leaves free memory unreported
+//! until some later free happens to request a pass (see `docs/page-reporting.md`):
+//!
+//! 1. a list stopped by the isolation watermark (`min_wmark + 2^order`) requests another pass —
+//!    it finishes the list once our batch is back, or stops at the (stricter) zone gate if
+//!    memory is really low;
+//! 2. after a pass skipped a zone at its gate, a free of *any* order requests a pass;
+//! 3. [`notify_free`](ReportingEngine::notify_free) also takes the remainder order of a split
+//!    ([`Allocation::remainder_order`](crate::buddy::Allocation::remainder_order));
+//! 4. a reported block that merges on put-back requests another pass.
+//!
+//! With these an idle guest always ends fully reported while its zone passes the gate.
 
 use alloc::string::String;
 use alloc::vec::Vec;

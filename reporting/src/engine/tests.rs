@@ -450,3 +450,102 @@ fn coalesced_extents_respect_the_cap() {
     assert_eq!(r.batches[0].len(), 4);
     assert!(r.batches[0].iter().all(|x| x.pages == GIB / 4));
 }
+
+#[test]
+fn after_a_gate_skip_any_free_requests_a_pass() {
+    let mut a = zone_with_free_top(GIB, 20 * 1024);
+    let gate = wm().low + (32 << 9);
+    let x: Vec<u64> = (0..8192).map(|_| a.alloc(0).unwrap()).collect();
+    assert!(a.free_pages() <= gate);
+    let mut e = engine(Policy::Linux);
+    let mut r = Recorder::default();
+    e.register(Duration::ZERO);
+    e.run(&mut a, &mut r, 2 * S);
+    assert_eq!(e.stats().zone_gate_skips, 1);
+    assert_eq!(e.state(), EngineState::Idle);
+    // Order-0 frees (each buddy still allocated: no merge, upstream would never notify) lift
+    // the zone above the gate.
+    let set: alloc::collections::BTreeSet<u64> = x.iter().copied().collect();
+    let singles: Vec<u64> = x
+        .iter()
+        .copied()
+        .filter(|p| p % 2 == 0 && set.contains(&(p + 1)))
+        .collect();
+    let (now_free, later) = singles.split_at(singles.len() - 1);
+    for &p in now_free {
+        assert_eq!(a.free(p, 0).unwrap().order, 0);
+        e.notify_free(3 * S, 0);
+    }
+    assert!(a.free_pages() > gate);
+    assert_eq!(
+        e.next_deadline(),
+        Some(5 * S),
+        "an order-0 free requests after a gate skip"
+    );
+    e.run(&mut a, &mut r, 5 * S);
+    assert_eq!(a.unreported_pages(9), 0);
+    assert!(a.reported_pages() >= 20 * 1024 - 8192);
+    assert_eq!(e.next_deadline(), None);
+    // Once the gate passed again, small frees are filtered as upstream does.
+    a.free(later[0], 0).unwrap();
+    e.notify_free(6 * S, 0);
+    assert_eq!(e.next_deadline(), None);
+}
+
+#[test]
+fn split_remainders_are_reported_when_notified() {
+    for policy in Policy::ALL {
+        let mut a = zone_with_free_top(GIB, 128 * 1024);
+        let mut e = engine(policy);
+        let mut r = Recorder::default();
+        e.register(Duration::ZERO);
+        while let Some(d) = e.next_deadline() {
+            e.run(&mut a, &mut r, d);
+        }
+        assert_eq!(a.unreported_pages(9), 0);
+        // Allocating 2 MiB splits a reported order-10 block: the order-9 remainder is
+        // unreported, and nothing was freed.
+        let got = a.allocate(9).unwrap();
+        assert_eq!(got.remainder_order, Some(9));
+        assert_eq!(a.unreported_pages(9), 512, "{policy}");
+        e.notify_free(100 * S, 9);
+        while let Some(d) = e.next_deadline() {
+            e.run(&mut a, &mut r, d);
+        }
+        assert_eq!(a.unreported_pages(9), 0, "{policy}");
+    }
+}
+
+#[test]
+fn a_reported_block_that_merges_on_put_back_requests_a_pass() {
+    let mut a = zone_with_free_top(GIB, 64 * 1024);
+    // Two order-9 halves of one order-10 block, both allocated; free the lower one.
+    let lo = a.alloc(9).unwrap();
+    let hi = a.alloc(9).unwrap();
+    assert_eq!(hi, lo + 512);
+    a.free(lo, 9).unwrap();
+    let mut e = engine(Policy::Linux);
+    e.register(Duration::ZERO);
+    let batch = e.poll(&mut a, 2 * S).unwrap().to_vec();
+    assert!(batch.contains(&Extent::block(lo, 9)));
+    // The buddy is freed while `lo` is isolated, and (say) nobody notifies.
+    a.free(hi, 9).unwrap();
+    e.complete(&mut a, Ok(()));
+    while e.poll(&mut a, 2 * S).is_some() {
+        e.complete(&mut a, Ok(()));
+    }
+    assert_eq!(e.stats().merge_requests, 1);
+    assert_eq!(e.next_deadline(), Some(4 * S));
+    let mut r = Recorder::default();
+    while let Some(d) = e.next_deadline() {
+        e.run(&mut a, &mut r, d);
+    }
+    assert_eq!(
+        a.free_block_at(0, lo),
+        Some(crate::FreeBlock {
+            order: 10,
+            reported: true
+        })
+    );
+    assert_eq!(a.unreported_pages(9), 0);
+}
