@@ -138,6 +138,7 @@ pub struct SimHypervisor {
     elements_seen: u64,
     stats: SimStats,
     discards: Vec<DiscardRecord>,
+    record_discards: bool,
     record_calls: bool,
     calls: Vec<CallRecord>,
 }
@@ -178,6 +179,7 @@ impl SimHypervisor {
             elements_seen: 0,
             stats: SimStats::default(),
             discards: Vec::new(),
+            record_discards: true,
             record_calls: false,
             calls: Vec::new(),
         };
@@ -239,6 +241,12 @@ impl SimHypervisor {
     pub fn set_fail_after_elements(&mut self, plan: Option<(u64, HvStatus)>) {
         self.fail_element = plan;
         self.elements_seen = 0;
+    }
+
+    /// Keep the discard log ([`SimHypervisor::discards`]); on by default. Long runs that do not
+    /// read it can turn it off to keep memory flat.
+    pub fn set_record_discards(&mut self, on: bool) {
+        self.record_discards = on;
     }
 
     /// Keep a log of every call's control word and result ([`SimHypervisor::call_log`]).
@@ -453,10 +461,12 @@ impl SimHypervisor {
             self.stats.frames_hinted += frames;
             if heat == HeatType::COLD_DISCARD {
                 self.stats.frames_discarded += self.set_backed(first, frames, false);
-                self.discards.push(DiscardRecord {
-                    first_pfn: first,
-                    frame_count: frames,
-                });
+                if self.record_discards {
+                    self.discards.push(DiscardRecord {
+                        first_pfn: first,
+                        frame_count: frames,
+                    });
+                }
             }
         }
         if stop < count {
