@@ -1113,3 +1113,6 @@ impl fmt::Display for DebugFs {
         writeln!(f, "{:<22}: {}", "ring_full", c.ring_full)
     }
 }
+
+#[cfg(all(test, feature = "sim"))]
+mod tests;

@@ -211,11 +211,11 @@ impl<'a> Message<'a> {
 }
 
 /// Reads a fixed-size struct at the start of `msg` (already length-checked by the caller).
-fn fixed<'a, T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
-    msg: &'a [u8],
+fn fixed<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
+    msg: &[u8],
     ty: MessageType,
     size: u16,
-) -> Result<&'a T, ParseError> {
+) -> Result<&T, ParseError> {
     T::ref_from_prefix(msg)
         .map(|(t, _)| t)
         .map_err(|_| ParseError::TooSmallForType {
@@ -226,12 +226,12 @@ fn fixed<'a, T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
 }
 
 /// Splits `msg` into its fixed part `T` and exactly `count` ranges.
-fn counted<'a, T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
-    msg: &'a [u8],
+fn counted<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
+    msg: &[u8],
     ty: MessageType,
     size: u16,
     count: impl Fn(&T) -> u32,
-) -> Result<(&'a T, &'a [PageRange]), ParseError> {
+) -> Result<(&T, &[PageRange]), ParseError> {
     let fixed_len = core::mem::size_of::<T>();
     let (head, rest) = T::ref_from_prefix(msg).map_err(|_| ParseError::TooSmallForType {
         ty,

@@ -106,7 +106,7 @@ fn status_report_golden_s1_9() {
 #[test]
 fn page_range_bits_s1_10() {
     let r = PageRange::new(0x12_3456_789a, 0xab_cdef).unwrap();
-    assert_eq!(r.raw(), 0xabcdef_12_3456_789a);
+    assert_eq!(r.raw(), 0xabcd_ef12_3456_789a);
     assert_eq!(
         r.as_bytes(),
         &[0x9a, 0x78, 0x56, 0x34, 0x12, 0xef, 0xcd, 0xab]

@@ -1,5 +1,5 @@
 //! A simulated Dynamic Memory host (VSP) speaking the host side of the protocol over any
-//! [`Channel`] — the simulated VMBus host endpoint in the end-to-end tests.
+//! [`HostChannel`] — the simulated VMBus host endpoint in the end-to-end tests.
 //!
 //! Two policies (host-side.md §1, §2, §3.6):
 //! - [`Policy::Qemu`]: QEMU-faithful. Accepts 0.3–2.0, always accepts capabilities, waits a
