@@ -219,13 +219,10 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     }));
     let mut host = Host::new(sc, cfg.check_invariants, log.clone())?;
     let online = host.boot_online_frames();
-    let mut guest = Guest::new(
-        frames,
-        online,
-        kernel,
-        sc.guest_anon_order(),
-        &mut host.plane(),
-    );
+    let mut guest = Guest::new(frames, online, kernel, sc.guest_anon_order(), |hv| {
+        host.setup_hypervisor(hv)
+    });
+    host.probe(&mut guest);
     let policy = match sc.reporting.policy {
         ReportPolicy::Off => None,
         ReportPolicy::Linux => Some(Policy::Linux),
@@ -270,7 +267,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     let mut checks = 0u64;
     let mut next_check = 0u64;
     let check_every = 10 * NS_PER_SEC;
-    host.start(now, &mut guest);
+    host.start(now);
     loop {
         log.borrow_mut().now_ns = now;
         // 0. Sample the state just before the events at `now`.
@@ -281,18 +278,18 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
                 used: (guest.anon_pages() + guest.kernel_pages()) * PAGE,
                 cache: guest.cache_pages() * PAGE,
                 free: guest.free_pages() * PAGE,
-                host_committed: host.committed_frames() * PAGE,
+                host_committed: host.committed_frames(&guest) * PAGE,
             });
             next_sample = now + sample_every;
             progress.update(now);
         }
         // 1. Workload.
         if workload.next_deadline(now).is_some_and(|d| d <= now) {
-            workload.run(now, &mut guest, &mut host.plane());
+            workload.run(now, &mut guest);
         }
         // 2. Reclaim thread.
         if reclaim.next_deadline().is_some_and(|d| d <= now) {
-            reclaim.tick(now, busy_ns, &mut guest, &mut host.plane());
+            reclaim.tick(now, busy_ns, &mut guest);
         }
         // 3. Frees that should wake the reporting engine.
         if let Some(e) = engine.as_mut() {
@@ -311,7 +308,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         // 5. Invariants.
         if cfg.check_invariants && now >= next_check {
             checks += 1;
-            host.check(&guest);
+            host.check(&mut guest);
             next_check = now + check_every;
         }
         if now >= end {
@@ -347,7 +344,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     progress.done();
     if cfg.check_invariants {
         checks += 1;
-        host.check(&guest);
+        host.check(&mut guest);
     }
     let mark_ns = workload.mark_ns.min(end);
     let metrics = series::metrics(&samples, mark_ns);

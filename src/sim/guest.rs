@@ -4,10 +4,15 @@
 //!
 //! Every allocated block has an owner (kernel, a process, a cached file, the balloon, or
 //! "offline" for RAM not yet hot-added) recorded on its head frame, so blocks can be migrated
-//! by compaction. Data written by the guest goes through [`DataPlane`], which the simulator
-//! backs with the simulated hypervisor and the "nothing lost" harness.
+//! by compaction. The guest's memory is the reporting crate's "nothing lost" harness
+//! ([`hv_reporting::harness::GuestMemory`]): the reference buddy allocator plus the simulated
+//! hypervisor, with a version number per written frame, so any discard of live data is caught
+//! with its frame number.
 
-use crate::reporting::{BuddyAllocator, FreeMemory};
+use crate::reporting::FreeMemory;
+use crate::reporting::buddy::{BuddyAllocator, BuddyError};
+use crate::reporting::harness::GuestMemory as Harness;
+use hvcall::sim::SimHypervisor;
 use std::collections::{BTreeMap, HashMap};
 use std::prelude::rust_2024::*;
 use std::string::String;
@@ -15,16 +20,6 @@ use std::vec::Vec;
 
 /// Frames per pageblock (order 9, 2 MiB).
 pub const PAGEBLOCK: u64 = 512;
-
-/// What the guest's memory accesses do on the host side.
-pub trait DataPlane {
-    /// The guest writes fresh data to the frames (first touch backs them on the host).
-    fn write(&mut self, pfn: u64, pages: u64);
-    /// The frames' data is no longer live (the block was freed).
-    fn release(&mut self, pfn: u64, pages: u64);
-    /// The guest copies live data from `from` to `to` (compaction), then `from` is released.
-    fn migrate(&mut self, from: u64, to: u64, pages: u64);
-}
 
 /// Who owns an allocated block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +74,8 @@ pub struct GuestStats {
 
 /// The guest.
 pub struct Guest {
-    /// The buddy allocator (one zone covering all guest RAM, online or not).
-    pub buddy: BuddyAllocator,
+    /// The allocator and the hypervisor, with the nothing-lost checks.
+    mem: Harness,
     owner: Vec<u32>,
     slot: Vec<u32>,
     entities: Vec<Entity>,
@@ -89,7 +84,8 @@ pub struct Guest {
     stamp: u64,
     kernel: Vec<(u64, u8)>,
     offline: Vec<(u64, u8)>,
-    balloon: Vec<(u64, u8)>,
+    /// Ballooned blocks: head → (order, frames already given back).
+    balloon: BTreeMap<u64, (u8, u64)>,
     anon_order: u8,
     online_pages: u64,
     anon_pages: u64,
@@ -108,17 +104,22 @@ pub struct Guest {
 impl Guest {
     /// A guest of `frames` 4 KiB frames, of which the first `online` are online at boot and
     /// `kernel` are taken by the kernel; anonymous memory is allocated in blocks of `anon_order`.
+    /// `setup` sets up the host's backing before the guest writes anything.
     pub fn new(
         frames: u64,
         online: u64,
         kernel: u64,
         anon_order: u8,
-        mem: &mut dyn DataPlane,
+        setup: impl FnOnce(&mut SimHypervisor),
     ) -> Self {
-        let buddy = BuddyAllocator::new(0, frames).expect("guest size validated by the scenario");
+        let mem = Harness::new(frames).expect("guest size validated by the scenario");
         let n = frames as usize;
+        let mut mem = mem;
+        setup(mem.hypervisor_mut());
+        // The setup's discards happened before any guest data existed.
+        mem.absorb_discards();
         let mut g = Self {
-            buddy,
+            mem,
             owner: std::vec![O_NONE; n],
             slot: std::vec![0; n],
             entities: Vec::new(),
@@ -127,7 +128,7 @@ impl Guest {
             stamp: 0,
             kernel: Vec::new(),
             offline: Vec::new(),
-            balloon: Vec::new(),
+            balloon: BTreeMap::new(),
             anon_order: anon_order.min(10),
             online_pages: frames,
             anon_pages: 0,
@@ -142,26 +143,26 @@ impl Guest {
             // Take everything, then give back the online part: the rest stays "offline".
             let mut all = Vec::new();
             for order in (0..=10u8).rev() {
-                while let Ok(pfn) = g.buddy.alloc(order) {
+                while let Ok(pfn) = g.alloc_raw(order) {
                     all.push((pfn, order));
                 }
             }
             for (pfn, order) in all {
                 if pfn + (1 << order) <= online {
-                    let _ = g.buddy.free(pfn, order);
+                    let _ = g.mem.free(pfn, order);
                 } else if pfn >= online {
                     g.set_owner(pfn, O_OFFLINE, g.offline.len());
                     g.offline.push((pfn, order));
                 } else {
                     // Straddles the boundary: split by freeing and re-taking in order 0 pieces.
-                    let _ = g.buddy.free(pfn, order);
+                    let _ = g.mem.free(pfn, order);
                     let mut rest = Vec::new();
-                    while let Ok(p) = g.buddy.alloc(0) {
+                    while let Ok(p) = g.alloc_raw(0) {
                         rest.push(p);
                     }
                     for p in rest {
                         if p < online {
-                            let _ = g.buddy.free(p, 0);
+                            let _ = g.mem.free(p, 0);
                         } else {
                             g.set_owner(p, O_OFFLINE, g.offline.len());
                             g.offline.push((p, 0));
@@ -170,20 +171,67 @@ impl Guest {
                 }
             }
             g.online_pages = online;
-            g.buddy
+            g.mem
+                .allocator_mut()
                 .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
         }
         let mut left = kernel;
         while left > 0 {
             let order = (63 - left.leading_zeros()).min(10) as u8;
-            let Ok(pfn) = g.buddy.alloc(order) else { break };
+            let Ok(pfn) = g.alloc_raw(order) else { break };
             g.set_owner(pfn, O_KERNEL, g.kernel.len());
             g.kernel.push((pfn, order));
-            mem.write(pfn, 1 << order);
+            g.write(pfn, 1 << order);
             g.kernel_pages += 1 << order;
             left -= 1 << order;
         }
         g
+    }
+
+    /// The guest's allocator (the reporting engine's `FreeMemory`).
+    pub fn buddy(&self) -> &BuddyAllocator {
+        self.mem.allocator()
+    }
+
+    /// The guest's allocator, mutable (for the reporting engine only: allocate and free
+    /// through the guest's own operations).
+    pub fn buddy_mut(&mut self) -> &mut BuddyAllocator {
+        self.mem.allocator_mut()
+    }
+
+    /// The nothing-lost harness (allocator + hypervisor + data versions).
+    pub fn harness(&self) -> &Harness {
+        &self.mem
+    }
+
+    /// The nothing-lost harness, mutable.
+    pub fn harness_mut(&mut self) -> &mut Harness {
+        &mut self.mem
+    }
+
+    /// Allocates through the harness; a split that leaves an unreported remainder at or
+    /// above the notify order requests a reporting pass.
+    fn alloc_raw(&mut self, order: u8) -> Result<u64, BuddyError> {
+        let a = self.mem.alloc(order)?;
+        if a.remainder_order.is_some_and(|o| o >= self.notify_order) {
+            self.pending_notify = true;
+        }
+        Ok(a.pfn)
+    }
+
+    /// The guest writes `pages` frames from `pfn` (each gets fresh data; the host backs it).
+    fn write(&mut self, pfn: u64, pages: u64) {
+        for p in pfn..pfn + pages {
+            self.mem.touch(p);
+        }
+    }
+
+    /// Compaction's copy: read every source frame (checking its data), write the destination.
+    fn migrate_data(&mut self, from: u64, to: u64, pages: u64) {
+        for i in 0..pages {
+            self.mem.touch(from + i);
+            self.mem.touch(to + i);
+        }
     }
 
     /// Sets the order at or above which frees request a reporting pass.
@@ -211,10 +259,9 @@ impl Guest {
         }
     }
 
-    fn free_block(&mut self, pfn: u64, order: u8, mem: &mut dyn DataPlane) {
+    fn free_block(&mut self, pfn: u64, order: u8) {
         self.set_owner(pfn, O_NONE, 0);
-        mem.release(pfn, 1 << order);
-        if let Ok(f) = self.buddy.free(pfn, order) {
+        if let Ok(f) = self.mem.free(pfn, order) {
             if f.order >= self.notify_order {
                 self.pending_notify = true;
             }
@@ -243,7 +290,7 @@ impl Guest {
     }
     /// Free frames (on the free lists or isolated for reporting).
     pub fn free_pages(&self) -> u64 {
-        self.buddy.free_pages() + self.buddy.isolated_pages()
+        self.mem.allocator().free_pages() + self.mem.allocator().isolated_pages()
     }
 
     fn entity(&mut self, name: &str, is_file: bool) -> u32 {
@@ -263,25 +310,25 @@ impl Guest {
 
     /// Allocates one block of `order` (or smaller pieces), reclaiming page cache when short.
     /// Returns `None` when nothing could be had even after reclaim.
-    fn alloc_block(&mut self, order: u8, mem: &mut dyn DataPlane) -> Option<(u64, u8)> {
-        let wm = self.buddy.watermarks();
+    fn alloc_block(&mut self, order: u8) -> Option<(u64, u8)> {
+        let wm = self.mem.allocator().watermarks();
         // kswapd-like background reclaim: keep free memory above the high watermark.
-        if self.buddy.free_pages() < wm.low + (1 << order) && self.cache_pages > 0 {
-            let want = (wm.high + (1 << order)).saturating_sub(self.buddy.free_pages());
-            self.reclaim_cache(want.max(256), mem, false);
+        if self.mem.allocator().free_pages() < wm.low + (1 << order) && self.cache_pages > 0 {
+            let want = (wm.high + (1 << order)).saturating_sub(self.mem.allocator().free_pages());
+            self.reclaim_cache(want.max(256), false);
         }
         for o in (0..=order).rev() {
-            if self.buddy.free_pages() < wm.min + (1 << o) {
+            if self.mem.allocator().free_pages() < wm.min + (1 << o) {
                 continue;
             }
-            if let Ok(pfn) = self.buddy.alloc(o) {
+            if let Ok(pfn) = self.alloc_raw(o) {
                 return Some((pfn, o));
             }
         }
         // Direct reclaim, then one more try at order 0.
         if self.cache_pages > 0 {
-            self.reclaim_cache(1 << order, mem, false);
-            if let Ok(pfn) = self.buddy.alloc(0) {
+            self.reclaim_cache(1 << order, false);
+            if let Ok(pfn) = self.alloc_raw(0) {
                 return Some((pfn, 0));
             }
         }
@@ -291,19 +338,13 @@ impl Guest {
 
     /// A process allocates `pages` frames of anonymous memory, writing them when `touch`.
     /// Returns how many frames it got (less when memory ran out).
-    pub fn alloc_anon(
-        &mut self,
-        process: &str,
-        pages: u64,
-        touch: bool,
-        mem: &mut dyn DataPlane,
-    ) -> u64 {
+    pub fn alloc_anon(&mut self, process: &str, pages: u64, touch: bool) -> u64 {
         let e = self.entity(process, false);
         let mut got = 0;
         while got < pages {
             let left = pages - got;
             let order = (63 - left.leading_zeros()).min(u32::from(self.anon_order)) as u8;
-            let Some((pfn, o)) = self.alloc_block(order, mem) else {
+            let Some((pfn, o)) = self.alloc_block(order) else {
                 break;
             };
             let slot = self.entities[e as usize].blocks.len();
@@ -312,7 +353,7 @@ impl Guest {
             ent.blocks.push((pfn, o));
             ent.pages += 1 << o;
             if touch {
-                mem.write(pfn, 1 << o);
+                self.write(pfn, 1 << o);
             }
             self.anon_pages += 1 << o;
             got += 1 << o;
@@ -322,7 +363,7 @@ impl Guest {
 
     /// A process frees up to `pages` frames (its most recent allocations first); `None` frees
     /// everything. Returns the frames freed.
-    pub fn free_anon(&mut self, process: &str, pages: Option<u64>, mem: &mut dyn DataPlane) -> u64 {
+    pub fn free_anon(&mut self, process: &str, pages: Option<u64>) -> u64 {
         let Some(&e) = self.by_name.get(&std::format!("proc:{process}")) else {
             return 0;
         };
@@ -335,7 +376,7 @@ impl Guest {
             self.entities[e as usize].blocks.pop();
             self.entities[e as usize].pages -= 1 << order;
             self.anon_pages -= 1 << order;
-            self.free_block(pfn, order, mem);
+            self.free_block(pfn, order);
             freed += 1 << order;
         }
         freed
@@ -352,14 +393,7 @@ impl Guest {
     /// Reads frames `[from, from + pages)` of file `name` (of `size_pages` frames) through the
     /// page cache: cached frames are hits, the rest is allocated (order 0, as Linux 6.1 fills
     /// the cache of most file systems) and written. Returns the frames newly cached.
-    pub fn read_file(
-        &mut self,
-        name: &str,
-        size_pages: u64,
-        from: u64,
-        pages: u64,
-        mem: &mut dyn DataPlane,
-    ) -> u64 {
+    pub fn read_file(&mut self, name: &str, size_pages: u64, from: u64, pages: u64) -> u64 {
         let e = self.entity(name, true);
         self.stamp += 1;
         let stamp = self.stamp;
@@ -377,7 +411,7 @@ impl Guest {
         let end = (from + pages).min(self.entities[e as usize].size_pages);
         let mut added = 0;
         while self.entities[e as usize].pages < end {
-            let Some((pfn, o)) = self.alloc_block(0, mem) else {
+            let Some((pfn, o)) = self.alloc_block(0) else {
                 break;
             };
             let slot = self.entities[e as usize].blocks.len();
@@ -385,7 +419,7 @@ impl Guest {
             let ent = &mut self.entities[e as usize];
             ent.blocks.push((pfn, o));
             ent.pages += 1 << o;
-            mem.write(pfn, 1 << o);
+            self.write(pfn, 1 << o);
             self.cache_pages += 1 << o;
             added += 1 << o;
         }
@@ -394,7 +428,7 @@ impl Guest {
 
     /// Frees up to `pages` frames of page cache, least recently used files first.
     /// `drop` counts them as dropped (drop_caches / cache policy) instead of reclaimed.
-    pub fn reclaim_cache(&mut self, pages: u64, mem: &mut dyn DataPlane, drop: bool) -> u64 {
+    pub fn reclaim_cache(&mut self, pages: u64, drop: bool) -> u64 {
         let mut freed = 0;
         while freed < pages {
             let Some((&stamp, &e)) = self.lru.iter().next() else {
@@ -412,7 +446,7 @@ impl Guest {
                 self.entities[e as usize].blocks.pop();
                 self.entities[e as usize].pages -= 1 << order;
                 self.cache_pages -= 1 << order;
-                self.free_block(pfn, order, mem);
+                self.free_block(pfn, order);
                 freed += 1 << order;
             }
             if self.entities[e as usize].blocks.is_empty() && self.entities[e as usize].stamp != 0 {
@@ -429,14 +463,14 @@ impl Guest {
     }
 
     /// `drop_caches`: frees the whole page cache.
-    pub fn drop_caches(&mut self, mem: &mut dyn DataPlane) -> u64 {
-        self.reclaim_cache(u64::MAX, mem, true)
+    pub fn drop_caches(&mut self) -> u64 {
+        self.reclaim_cache(u64::MAX, true)
     }
 
     /// Compaction: empties sparsely used pageblocks by moving their movable blocks (anonymous
     /// memory and page cache) into holes elsewhere, so whole 2 MiB blocks become free.
     /// Stops when only whole pageblocks are left to allocate from. Returns frames moved.
-    pub fn compact(&mut self, mem: &mut dyn DataPlane) -> u64 {
+    pub fn compact(&mut self) -> u64 {
         self.stats.compactions += 1;
         let frames = self.owner.len() as u64;
         // Candidate pageblocks: partly free, only movable blocks in use; emptiest first.
@@ -454,7 +488,9 @@ impl Guest {
         let mut moved = 0;
         'blocks: for (_, pb) in cands {
             // Is there room outside whole pageblocks for what this block holds?
-            let small_free: u64 = (0..9u8).map(|o| self.buddy.nr_free_blocks(o) << o).sum();
+            let small_free: u64 = (0..9u8)
+                .map(|o| self.mem.allocator().nr_free_blocks(o) << o)
+                .sum();
             let (used, movable_only) = match self.pageblock_usage(pb) {
                 Some(u) => u,
                 None => continue,
@@ -463,7 +499,8 @@ impl Guest {
                 continue;
             }
             let inside_free = PAGEBLOCK - used;
-            if small_free.saturating_sub(inside_free) < used + self.buddy.watermarks().low.min(4096)
+            if small_free.saturating_sub(inside_free)
+                < used + self.mem.allocator().watermarks().low.min(4096)
             {
                 break;
             }
@@ -472,19 +509,19 @@ impl Guest {
             let mut used_blocks = Vec::new();
             let mut p = pb;
             while p < pb + PAGEBLOCK {
-                if let Some(fb) = self.buddy.free_block_at(0, p) {
-                    if self.buddy.isolate(0, p, fb.order).is_ok() {
+                if let Some(fb) = self.mem.allocator().free_block_at(0, p) {
+                    if self.mem.allocator_mut().isolate(0, p, fb.order).is_ok() {
                         isolated.push((p, fb.order));
                     }
                     p += 1 << fb.order;
-                } else if let Some(o) = self.buddy.allocated_order(p) {
+                } else if let Some(o) = self.mem.allocator().allocated_order(p) {
                     used_blocks.push((p, o));
                     p += 1 << o;
-                } else if let Some(o) = self.buddy.isolated_order(p) {
+                } else if let Some(o) = self.mem.allocator().isolated_order(p) {
                     // Being reported right now: leave this pageblock alone.
                     let _ = o;
                     for (q, qo) in isolated {
-                        self.buddy.put_back(0, q, qo, false);
+                        self.mem.allocator_mut().put_back(0, q, qo, false);
                     }
                     continue 'blocks;
                 } else {
@@ -492,16 +529,16 @@ impl Guest {
                 }
             }
             for (from, order) in used_blocks {
-                let Ok(to) = self.buddy.alloc(order) else {
+                let Ok(to) = self.alloc_raw(order) else {
                     break;
                 };
                 let owner = self.owner.get(from as usize).copied().unwrap_or(O_NONE);
                 let slot = self.slot.get(from as usize).copied().unwrap_or(0) as usize;
                 let Owner::Entity(e) = decode(owner) else {
-                    let _ = self.buddy.free(to, order);
+                    let _ = self.mem.free(to, order);
                     continue;
                 };
-                mem.migrate(from, to, 1 << order);
+                self.migrate_data(from, to, 1 << order);
                 if let Some(b) = self
                     .entities
                     .get_mut(e as usize)
@@ -511,20 +548,21 @@ impl Guest {
                 }
                 self.set_owner(to, owner, slot);
                 self.set_owner(from, O_NONE, 0);
-                if let Ok(f) = self.buddy.free(from, order) {
-                    if self.buddy.isolate(0, f.pfn, f.order).is_ok() {
+                if let Ok(f) = self.mem.free(from, order) {
+                    if self.mem.allocator_mut().isolate(0, f.pfn, f.order).is_ok() {
                         isolated.push((f.pfn, f.order));
                     }
                 }
                 moved += 1 << order;
             }
             for (q, qo) in isolated {
-                self.buddy.put_back(0, q, qo, false);
+                self.mem.allocator_mut().put_back(0, q, qo, false);
             }
             if let Some(fb) = self
-                .buddy
+                .mem
+                .allocator()
                 .free_block_at(0, pb & !1023)
-                .or_else(|| self.buddy.free_block_at(0, pb))
+                .or_else(|| self.mem.allocator().free_block_at(0, pb))
             {
                 if fb.order >= self.notify_order {
                     self.pending_notify = true;
@@ -539,11 +577,13 @@ impl Guest {
     /// if it lies inside a free block of order ≥ 9.
     fn pageblock_usage(&self, pb: u64) -> Option<(u64, bool)> {
         if self
-            .buddy
+            .mem
+            .allocator()
             .free_block_at(0, pb)
             .is_some_and(|f| f.order >= 9)
             || self
-                .buddy
+                .mem
+                .allocator()
                 .free_block_at(0, pb & !1023)
                 .is_some_and(|f| f.order >= 10)
         {
@@ -553,12 +593,13 @@ impl Guest {
         let mut movable = true;
         let mut p = pb;
         while p < pb + PAGEBLOCK {
-            if let Some(fb) = self.buddy.free_block_at(0, p) {
+            if let Some(fb) = self.mem.allocator().free_block_at(0, p) {
                 p += 1 << fb.order;
             } else if let Some(o) = self
-                .buddy
+                .mem
+                .allocator()
                 .allocated_order(p)
-                .or_else(|| self.buddy.isolated_order(p))
+                .or_else(|| self.mem.allocator().isolated_order(p))
             {
                 let owner = decode(self.owner.get(p as usize).copied().unwrap_or(O_NONE));
                 if !matches!(owner, Owner::Entity(_)) {
@@ -573,58 +614,75 @@ impl Guest {
         Some((used, movable))
     }
 
-    /// Balloon: take one block of `order` out of the guest (for the DM driver). Does not
-    /// reclaim cache (Linux's balloon allocates with no-retry flags).
+    /// Balloon: take one block of `order` out of the guest (for the DM driver's
+    /// `alloc_block`). No cache reclaim: Linux's balloon allocates without retrying.
     pub fn balloon_alloc(&mut self, order: u8) -> Option<u64> {
-        let wm = self.buddy.watermarks();
-        if self.buddy.free_pages() < wm.high + (1 << order) {
+        let wm = self.mem.allocator().watermarks();
+        if self.mem.allocator().free_pages() < wm.high + (1 << order) {
             return None;
         }
-        let pfn = self.buddy.alloc(order).ok()?;
-        self.set_owner(pfn, O_BALLOON, self.balloon.len());
-        self.balloon.push((pfn, order));
-        self.balloon_pages += 1 << order;
-        self.online_pages -= 1 << order;
+        let pfn = self.alloc_raw(order).ok()?;
+        self.set_owner(pfn, O_BALLOON, 0);
+        self.balloon.insert(pfn, (order, 0));
         Some(pfn)
     }
 
-    /// Balloon: give back a ballooned frame range. Returns false if it was not ballooned.
-    pub fn balloon_free(&mut self, pfn: u64, pages: u64, mem: &mut dyn DataPlane) -> bool {
+    /// Balloon: the driver marked `count` frames from `pfn` offline (given to the host).
+    pub fn balloon_offline(&mut self, count: u64) {
+        self.balloon_pages += count;
+        self.online_pages = self.online_pages.saturating_sub(count);
+    }
+
+    /// The ballooned block `(head, order)` containing `pfn`, if any.
+    fn balloon_block_of(&self, pfn: u64) -> Option<(u64, u8)> {
+        (0..=10u8).find_map(|o| {
+            let head = pfn & !((1u64 << o) - 1);
+            self.balloon
+                .get(&head)
+                .filter(|(bo, _)| *bo == o)
+                .map(|_| (head, o))
+        })
+    }
+
+    /// Balloon: the host gave back `pages` frames from `pfn`. A block is freed to the allocator
+    /// once all its frames are back. Returns the frames that were not ballooned (0 if all
+    /// were); those are left alone.
+    pub fn balloon_free(&mut self, pfn: u64, pages: u64) -> u64 {
+        let end = pfn + pages;
         let mut p = pfn;
-        while p < pfn + pages {
-            let owner = self.owner.get(p as usize).copied();
-            let Some(order) = self
-                .buddy
-                .allocated_order(p)
-                .filter(|_| owner == Some(O_BALLOON))
-            else {
-                return false;
+        let mut stray = 0;
+        while p < end {
+            let Some((head, order)) = self.balloon_block_of(p) else {
+                stray += 1;
+                p += 1;
+                continue;
             };
-            let slot = self.slot.get(p as usize).copied().unwrap_or(0) as usize;
-            if slot < self.balloon.len() {
-                self.balloon.swap_remove(slot);
-                if let Some(&(moved, _)) = self.balloon.get(slot) {
-                    self.set_owner(moved, O_BALLOON, slot);
-                }
+            let n = (head + (1 << order)).min(end) - p;
+            let entry = self.balloon.get_mut(&head).map(|e| {
+                e.1 += n;
+                e.1
+            });
+            self.balloon_pages = self.balloon_pages.saturating_sub(n);
+            self.online_pages += n;
+            if entry.is_some_and(|back| back >= 1 << order) {
+                self.balloon.remove(&head);
+                self.free_block(head, order);
             }
-            self.balloon_pages -= 1 << order;
-            self.online_pages += 1 << order;
-            self.free_block(p, order, mem);
-            p += 1 << order;
+            p += n;
         }
-        true
+        stray
     }
 
     /// Hot-add: brings up to `pages` offline frames starting at `pfn` online. Returns the
     /// frames onlined.
-    pub fn online(&mut self, pfn: u64, pages: u64, mem: &mut dyn DataPlane) -> u64 {
+    pub fn online(&mut self, pfn: u64, pages: u64) -> u64 {
         let mut done = 0;
         let mut keep = Vec::with_capacity(self.offline.len());
         for (p, o) in core::mem::take(&mut self.offline) {
             if p >= pfn && p + (1 << o) <= pfn + pages {
                 self.online_pages += 1 << o;
                 done += 1 << o;
-                self.free_block(p, o, mem);
+                self.free_block(p, o);
             } else {
                 keep.push((p, o));
             }
@@ -634,7 +692,8 @@ impl Guest {
         }
         self.offline = keep;
         let online = self.online_pages;
-        self.buddy
+        self.mem
+            .allocator_mut()
             .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
         done
     }

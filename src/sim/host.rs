@@ -1,198 +1,121 @@
-//! The host side of a run: the simulated hypervisor (`hvcall::sim::SimHypervisor`) whose
-//! backed-frame count is the VM's host-committed memory, the real Hyper-V cold-discard reporter
-//! (`hv_reporting::HvReporter`) issuing heat hints to it, and the data plane that turns the
-//! guest's writes into host backing.
+//! The host side of a run: the simulated hypervisor (`hvcall::sim::SimHypervisor`, inside the
+//! guest's nothing-lost harness) whose backed-frame count is the VM's host-committed memory,
+//! and the real Hyper-V cold-discard reporter (`hv_reporting::HvReporter`) issuing heat hints
+//! to it through a recording backend.
 //!
 //! WSL2 mode: a fixed-size VM with deferred commit (a frame is backed on its first write) and
 //! cold-discard hints. The simulated hypervisor starts with all RAM backed, so at setup the
 //! whole guest is cold-discarded once through its own hypercall ABI (outside the recorded
-//! trace): from then on backing follows the guest's writes, as `EnableDeferredCommit` does.
+//! trace, before any guest data exists): from then on backing follows the guest's writes, as
+//! `EnableDeferredCommit` does.
 //!
-//! Hyper-V mode adds the real DM driver and the simulated DM host; see [`super::dm`].
+//! Hyper-V mode: the startup memory is backed, the rest is hot-add space; the real DM driver
+//! and the simulated DM host run in [`super::dm`].
 
 use super::dm::DmSide;
 use super::engine::Counters;
-use super::guest::{DataPlane, Guest};
+use super::guest::Guest;
 use super::scenario::{HostMode, Scenario};
 use super::trace::{Recording, SharedLog};
 use crate::reporting::hyperv::HvReporterConfig;
-use crate::reporting::{FreeMemory, HvReporter, ReportingEngine};
+use crate::reporting::{HvReporter, ReportingEngine};
 use core::time::Duration;
 use hvcall::sim::SimHypervisor;
 use hvcall::{FreeRun, HeatType, Hypercalls, RangeOptions};
 use std::format;
 use std::prelude::rust_2024::*;
-use std::string::String;
-use std::vec::Vec;
 
 /// Why the host could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
-    /// The initial discard that models deferred commit failed.
-    #[error("deferred-commit setup failed: {0}")]
-    Setup(String),
     /// The DM side could not be set up.
     #[error("dynamic memory setup failed: {0}")]
     Dm(String),
 }
 
-/// The hypervisor, the reporter and (Hyper-V mode) the DM side.
+/// Cold-discards `[first, first + count)` through the hypervisor's own ABI (host-side setup,
+/// not a guest report) and drops the discard records.
+pub fn host_discard(hv: &mut SimHypervisor, runs: &[(u64, u64)]) {
+    let runs: Vec<FreeRun> = runs
+        .iter()
+        .filter(|r| r.1 > 0)
+        .map(|&(s, n)| FreeRun::new(s, n))
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    let mut hc = Hypercalls::new(&mut *hv);
+    if let Err(e) = hc.heat_hint_runs(HeatType::COLD_DISCARD, runs, RangeOptions::LINUX) {
+        log::warn!("sim host: discard failed: {e:?}");
+    }
+    let _ = hv.take_discards();
+}
+
+/// The reporter, the trace log and (Hyper-V mode) the DM side.
 pub struct Host {
-    hv: Recording<SimHypervisor>,
     reporter: HvReporter,
+    log: SharedLog,
     check: bool,
-    /// Per-frame "live data" marks kept for the nothing-lost checks (only with checks on).
-    live: Vec<u64>,
-    violations: Vec<String>,
-    discarded_frames: u64,
+    notes: Vec<String>,
     dm: Option<DmSide>,
     boot_online: u64,
-}
-
-/// The guest's data plane: writes back frames on the host.
-pub struct Plane<'a> {
-    hv: &'a mut SimHypervisor,
-    live: Option<&'a mut Vec<u64>>,
-    violations: &'a mut Vec<String>,
-}
-
-fn set_bits(bits: &mut [u64], first: u64, count: u64, on: bool) {
-    let mut p = first;
-    let end = first + count;
-    while p < end {
-        let w = (p / 64) as usize;
-        let b = p % 64;
-        let n = (64 - b).min(end - p);
-        let mask = if n == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << n) - 1) << b
-        };
-        if let Some(word) = bits.get_mut(w) {
-            if on {
-                *word |= mask;
-            } else {
-                *word &= !mask;
-            }
-        }
-        p += n;
-    }
-}
-
-fn any_bit(bits: &[u64], first: u64, count: u64) -> Option<u64> {
-    (first..first + count).find(|&p| {
-        bits.get((p / 64) as usize)
-            .is_some_and(|w| w & (1 << (p % 64)) != 0)
-    })
-}
-
-impl DataPlane for Plane<'_> {
-    fn write(&mut self, pfn: u64, pages: u64) {
-        self.hv.guest_touch(pfn, pages);
-        if let Some(live) = self.live.as_deref_mut() {
-            set_bits(live, pfn, pages, true);
-        }
-    }
-
-    fn release(&mut self, pfn: u64, pages: u64) {
-        if let Some(live) = self.live.as_deref_mut() {
-            set_bits(live, pfn, pages, false);
-        }
-    }
-
-    fn migrate(&mut self, from: u64, to: u64, pages: u64) {
-        // Copy: the source must still hold its data (backed), the destination is written.
-        if self.live.is_some() {
-            if let Some(p) = (from..from + pages).find(|&p| !self.hv.is_backed(p)) {
-                self.violations.push(format!(
-                    "frame {p:#x}: live data lost before migration (unbacked)"
-                ));
-            }
-        }
-        self.hv.guest_touch(to, pages);
-        if let Some(live) = self.live.as_deref_mut() {
-            set_bits(live, to, pages, true);
-            set_bits(live, from, pages, false);
-        }
-    }
+    frames: u64,
 }
 
 impl Host {
-    /// Sets up the host for `sc`.
+    /// Sets up the host for `sc`. Call [`Host::setup_hypervisor`] on the guest's hypervisor
+    /// before the guest writes anything, then [`Host::probe`].
     pub fn new(sc: &Scenario, check: bool, log: SharedLog) -> Result<Self, HostError> {
         let frames = sc.guest.memory.0 / 4096;
-        let mut sim = SimHypervisor::new(frames);
-        let boot_online;
-        match sc.host.mode {
-            HostMode::Wsl2 => {
-                // Deferred commit: nothing is backed until the guest writes it.
-                let mut hc = Hypercalls::new(&mut sim);
-                hc.heat_hint_runs(
-                    HeatType::COLD_DISCARD,
-                    [FreeRun::new(0, frames)],
-                    RangeOptions::LINUX,
-                )
-                .map_err(|e| HostError::Setup(format!("{e:?}")))?;
-                let _ = sim.take_discards();
-                boot_online = frames;
-            }
-            HostMode::Hyperv => {
-                let startup = sc.host.startup.map_or(frames, |s| s.0 / 4096);
-                // Hyper-V backs the startup memory; the rest is hot-add space, unbacked.
-                if startup < frames {
-                    let mut hc = Hypercalls::new(&mut sim);
-                    hc.heat_hint_runs(
-                        HeatType::COLD_DISCARD,
-                        [FreeRun::new(startup, frames - startup)],
-                        RangeOptions::LINUX,
-                    )
-                    .map_err(|e| HostError::Setup(format!("{e:?}")))?;
-                    let _ = sim.take_discards();
-                }
-                boot_online = startup;
-            }
-        }
-        let cpu = sim.cpuid_view();
-        let mut hv = Recording::new(sim, log.clone());
-        // The reporter probes exactly as hv_balloon does (privilege, then capabilities).
-        let reporter = HvReporter::probe(&mut hv, &cpu, HvReporterConfig::default());
+        let boot_online = match sc.host.mode {
+            HostMode::Wsl2 => frames,
+            HostMode::Hyperv => sc.host.startup.map_or(frames, |s| s.0 / 4096),
+        };
         let dm = match sc.host.mode {
             HostMode::Wsl2 => None,
-            HostMode::Hyperv => Some(DmSide::new(sc, log).map_err(HostError::Dm)?),
-        };
-        let words = if check {
-            frames.div_ceil(64) as usize
-        } else {
-            0
+            HostMode::Hyperv => Some(DmSide::new(sc, log.clone()).map_err(HostError::Dm)?),
         };
         Ok(Self {
-            hv,
-            reporter,
+            reporter: HvReporter::with_state(
+                HvReporterConfig::default(),
+                crate::reporting::hyperv::ReporterState::Enabled,
+            ),
+            log,
             check,
-            live: std::vec![0; words],
-            violations: Vec::new(),
-            discarded_frames: 0,
+            notes: Vec::new(),
             dm,
             boot_online,
+            frames,
         })
+    }
+
+    /// The host's initial backing: WSL2 backs nothing (deferred commit); Hyper-V backs the
+    /// startup memory only.
+    pub fn setup_hypervisor(&self, hv: &mut SimHypervisor) {
+        host_discard(
+            hv,
+            &[(
+                self.boot_online.min(self.frames),
+                self.frames - self.boot_online.min(self.frames),
+            )],
+        );
+        if self.dm.is_none() {
+            host_discard(hv, &[(0, self.frames)]);
+        }
+    }
+
+    /// The reporter probes exactly as hv_balloon does (privilege, then capabilities), through
+    /// the recording backend so the query is in the trace.
+    pub fn probe(&mut self, guest: &mut Guest) {
+        let hv = guest.harness_mut().hypervisor_mut();
+        let cpu = hv.cpuid_view();
+        let mut rec = Recording::new(hv, self.log.clone());
+        self.reporter = HvReporter::probe(&mut rec, &cpu, HvReporterConfig::default());
     }
 
     /// Frames online at boot.
     pub fn boot_online_frames(&self) -> u64 {
         self.boot_online
-    }
-
-    /// The data plane for the guest.
-    pub fn plane(&mut self) -> Plane<'_> {
-        Plane {
-            hv: self.hv.inner_mut(),
-            live: if self.check {
-                Some(&mut self.live)
-            } else {
-                None
-            },
-            violations: &mut self.violations,
-        }
     }
 
     /// Whether the reporter enabled itself (capability and privilege present).
@@ -201,64 +124,46 @@ impl Host {
     }
 
     /// Host-committed memory in frames.
-    pub fn committed_frames(&self) -> u64 {
-        self.hv.inner().backed_frames()
+    pub fn committed_frames(&self, guest: &Guest) -> u64 {
+        guest.harness().hypervisor().backed_frames()
     }
 
-    /// Runs the reporting engine's due pass against the reporter and the hypervisor, then
-    /// checks every discarded frame against the guest's live data.
+    /// Runs the reporting engine's due pass: each batch is reported through the Hyper-V
+    /// reporter to the simulated hypervisor, its discards are checked against live guest data
+    /// (the harness poisons them and flags any allocated frame), and the batch is completed.
     pub fn report_pass(&mut self, engine: &mut ReportingEngine, guest: &mut Guest, now: Duration) {
-        {
-            let mut sink = self.reporter.sink(&mut self.hv);
-            engine.run(&mut guest.buddy, &mut sink, now);
+        engine.set_order_floor(self.reporter.order_floor());
+        loop {
+            let Some(batch) = engine.poll(guest.buddy_mut(), now).map(<[_]>::to_vec) else {
+                break;
+            };
+            let r = {
+                let mut rec =
+                    Recording::new(guest.harness_mut().hypervisor_mut(), self.log.clone());
+                self.reporter.report(&mut rec, batch.iter().copied())
+            };
+            guest.harness_mut().absorb_discards();
+            engine.complete(guest.buddy_mut(), r);
+            engine.set_order_floor(self.reporter.order_floor());
         }
         if let Some(reason) = self.reporter.poll_disable() {
-            self.violations
-                .push(format!("note: reporter disabled itself: {reason}"));
-            engine.unregister(&mut guest.buddy);
-        }
-        let discards = self.hv.inner_mut().take_discards();
-        for d in discards {
-            self.discarded_frames += d.frame_count;
-            if self.check {
-                if let Some(p) = any_bit(&self.live, d.first_pfn, d.frame_count) {
-                    self.violations.push(format!(
-                        "frame {p:#x}: discarded by the host while holding live guest data"
-                    ));
-                }
-                // A discarded frame must be free in the guest (on a free list, reported).
-                let mut p = d.first_pfn;
-                while p < d.first_pfn + d.frame_count {
-                    match guest.buddy.free_block_at(0, p) {
-                        Some(fb) => p += 1 << fb.order,
-                        None => {
-                            self.violations.push(format!(
-                                "frame {p:#x}: discarded but not the head of a free block"
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
+            self.notes
+                .push(format!("reporter disabled itself: {reason}"));
+            engine.unregister(guest.buddy_mut());
         }
     }
 
     /// Starts the DM driver (Hyper-V mode).
-    pub fn start(&mut self, now: u64, guest: &mut Guest) {
+    pub fn start(&mut self, now: u64) {
         if let Some(dm) = self.dm.as_mut() {
-            dm.start(now, guest, self.hv.inner_mut());
+            dm.start(now);
         }
     }
 
     /// Runs the DM driver and host (Hyper-V mode).
     pub fn poll(&mut self, now: u64, guest: &mut Guest) {
         if let Some(dm) = self.dm.as_mut() {
-            let live = if self.check {
-                Some(&mut self.live)
-            } else {
-                None
-            };
-            dm.poll(now, guest, self.hv.inner_mut(), live);
+            dm.poll(now, guest);
         }
     }
 
@@ -267,45 +172,34 @@ impl Host {
         self.dm.as_ref().and_then(DmSide::next_deadline)
     }
 
-    /// Invariant checks: the allocator's own, and every live frame still backed.
-    pub fn check(&mut self, guest: &Guest) {
-        if let Err(e) = guest.buddy.check_invariants() {
-            self.violations.push(format!("buddy allocator: {e}"));
+    /// Invariant checks: the allocator's own and (with checks on) every live frame's data.
+    pub fn check(&mut self, guest: &mut Guest) {
+        if let Err(e) = guest.buddy().check_invariants() {
+            self.notes.push(format!("VIOLATION: buddy allocator: {e}"));
         }
-        if !self.check {
-            return;
-        }
-        let hv = self.hv.inner();
-        for (w, word) in self.live.iter().enumerate() {
-            let mut bits = *word;
-            while bits != 0 {
-                let b = bits.trailing_zeros();
-                bits &= bits - 1;
-                let p = w as u64 * 64 + u64::from(b);
-                if !hv.is_backed(p) {
-                    self.violations
-                        .push(format!("frame {p:#x}: live guest data was discarded"));
-                    return;
-                }
-            }
+        if self.check {
+            guest.harness_mut().verify();
         }
         if let Some(dm) = self.dm.as_mut() {
-            dm.check(&mut self.violations);
+            dm.check(&mut self.notes);
         }
     }
 
-    /// Final counters.
+    /// Final counters and violations.
     pub fn finish(&mut self, guest: &Guest, counters: &mut Counters) {
-        let _ = guest;
         let r = self.reporter.stats();
-        let sim = self.hv.inner().stats();
+        let h = guest.harness();
+        let sim = h.hypervisor().stats();
         let mut host = serde_json::json!({
             "reporter_enabled": self.reporter.is_enabled(),
-            "reporter": format!("{r:?}"),
+            "reporter_state": format!("{:?}", self.reporter.state()),
+            "reporter_batches": r.batches,
+            "reporter_hypercalls": r.hypercalls,
             "heat_hint_calls": sim.heat_hint_calls,
             "frames_discarded": sim.frames_discarded,
             "frames_refaulted": sim.frames_refaulted,
-            "discarded_frames_seen": self.discarded_frames,
+            "harness": format!("{:?}", h.stats()),
+            "notes": self.notes.iter().filter(|n| !n.starts_with("VIOLATION")).collect::<Vec<_>>(),
         });
         if let Some(dm) = self.dm.as_ref() {
             if let Some(o) = host.as_object_mut() {
@@ -313,11 +207,13 @@ impl Host {
             }
         }
         counters.host = host;
+        counters
+            .violations
+            .extend(h.violations().iter().map(|v| v.to_string()));
         counters.violations.extend(
-            self.violations
+            self.notes
                 .iter()
-                .filter(|v| !v.starts_with("note:"))
-                .cloned(),
+                .filter_map(|n| n.strip_prefix("VIOLATION: ").map(String::from)),
         );
     }
 }

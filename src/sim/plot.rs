@@ -21,7 +21,7 @@ const W: f64 = 960.0;
 const PANEL_H: f64 = 300.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 62.0;
 const PLOT_H: f64 = 220.0;
 
 const C_USED: &str = "#d9822b";
@@ -56,6 +56,19 @@ fn tick_step(range: f64, target: f64) -> f64 {
     nice * mag
 }
 
+/// A time tick step in seconds that lands on round minutes/hours.
+fn time_step(tmax: f64) -> f64 {
+    const STEPS: [f64; 15] = [
+        0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+        7200.0,
+    ];
+    STEPS
+        .iter()
+        .copied()
+        .find(|s| tmax / s <= 10.0)
+        .unwrap_or(tmax / 8.0)
+}
+
 fn time_label(secs: f64) -> String {
     if secs >= 120.0 {
         format!("{}m", (secs / 60.0).round())
@@ -85,27 +98,27 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
         (C_FREE, "guest free"),
         (C_HOST, "host-committed (VM on the host)"),
     ];
-    let mut lx = W - RIGHT - 4.0 * 170.0;
+    let mut lx = LEFT;
     for (c, label) in legend {
         if c == C_HOST {
             let _ = writeln!(
                 s,
-                r#"<line x1="{lx}" y1="17" x2="{}" y2="17" stroke="{c}" stroke-width="3"/>"#,
+                r#"<line x1="{lx}" y1="42" x2="{}" y2="42" stroke="{c}" stroke-width="3"/>"#,
                 lx + 14.0
             );
         } else {
             let _ = writeln!(
                 s,
-                r##"<rect x="{lx}" y="11" width="14" height="12" fill="{c}" stroke="#999"/>"##
+                r##"<rect x="{lx}" y="36" width="14" height="12" fill="{c}" stroke="#999"/>"##
             );
         }
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="22">{}</text>"#,
+            r#"<text x="{}" y="47">{}</text>"#,
             lx + 18.0,
             escape(label)
         );
-        lx += 170.0;
+        lx += 14.0 + 30.0 + 7.0 * label.len() as f64;
     }
     let tmax = panels
         .iter()
@@ -151,7 +164,7 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
             );
             g += ystep;
         }
-        let tstep = tick_step(tmax, 8.0);
+        let tstep = time_step(tmax);
         let mut t = 0.0;
         while t <= tmax + 1e-9 {
             let x = LEFT + t / tmax * pw;

@@ -11,7 +11,7 @@
 //! 1.0–1.1 GiB); compaction on every idle tick whatever the policy, whenever the reporting
 //! order is not 0.
 
-use super::guest::{DataPlane, Guest};
+use super::guest::Guest;
 use super::scenario::{CacheEra, CachePolicy, NS_PER_SEC};
 use std::collections::VecDeque;
 use std::prelude::rust_2024::*;
@@ -91,13 +91,7 @@ impl ReclaimThread {
     }
 
     /// Runs the tick due at `now`. `busy_ns_total` is the CPU-busy time since boot.
-    pub fn tick(
-        &mut self,
-        now: u64,
-        busy_ns_total: u64,
-        guest: &mut Guest,
-        mem: &mut dyn DataPlane,
-    ) -> TickOutcome {
+    pub fn tick(&mut self, now: u64, busy_ns_total: u64, guest: &mut Guest) -> TickOutcome {
         let period = Self::period(self.era);
         self.next_tick = now + period;
         let busy = busy_ns_total.saturating_sub(self.last_busy_ns);
@@ -126,14 +120,14 @@ impl ReclaimThread {
             CacheEra::Y2026 => {
                 if entering {
                     out.compacted = true;
-                    guest.compact(mem);
+                    guest.compact();
                 }
                 match self.policy {
                     CachePolicy::Disabled => {}
                     CachePolicy::Dropcache => {
                         if !self.dropped_this_idle {
                             self.dropped_this_idle = true;
-                            out.reclaimed = guest.drop_caches(mem);
+                            out.reclaimed = guest.drop_caches();
                         }
                     }
                     CachePolicy::Gradual => {
@@ -143,13 +137,13 @@ impl ReclaimThread {
                         let above = guest.cache_pages().saturating_sub(floor);
                         let n = above.min(step);
                         if n > 0 {
-                            out.reclaimed = guest.reclaim_cache(n, mem, true);
+                            out.reclaimed = guest.reclaim_cache(n, true);
                         }
                     }
                 }
                 if out.reclaimed > 0 {
                     out.compacted = true;
-                    guest.compact(mem);
+                    guest.compact();
                 }
             }
             CacheEra::Y2024 => {
@@ -158,7 +152,7 @@ impl ReclaimThread {
                     CachePolicy::Dropcache => {
                         if !self.dropped_this_idle {
                             self.dropped_this_idle = true;
-                            out.reclaimed = guest.drop_caches(mem);
+                            out.reclaimed = guest.drop_caches();
                         }
                     }
                     CachePolicy::Gradual => {
@@ -171,14 +165,14 @@ impl ReclaimThread {
                             if in_use - step < GIB {
                                 self.gradual_paused = true;
                             } else {
-                                out.reclaimed = guest.reclaim_cache(step / PAGE, mem, true);
+                                out.reclaimed = guest.reclaim_cache(step / PAGE, true);
                             }
                         }
                     }
                 }
                 if self.report_order != 0 {
                     out.compacted = true;
-                    guest.compact(mem);
+                    guest.compact();
                 }
             }
         }

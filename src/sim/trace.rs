@@ -68,14 +68,22 @@ pub struct TraceLog {
     pub to_host: u64,
     /// Packets host → guest.
     pub to_guest: u64,
+    /// Times of the heat-hint hypercalls, ns.
+    pub hint_times: Vec<u64>,
 }
 
 /// A shared handle on the trace log.
 pub type SharedLog = Rc<RefCell<TraceLog>>;
 
 impl TraceLog {
-    /// Records one event.
-    pub fn record(&mut self, kind: &str, direction: &str, raw: &[u8], decoded: Value) {
+    /// Records one event; `decoded` is only built when the lines are kept.
+    pub fn record(
+        &mut self,
+        kind: &str,
+        direction: &str,
+        raw: &[u8],
+        decoded: impl FnOnce() -> Value,
+    ) {
         self.hash.u64(self.now_ns);
         self.hash.write(kind.as_bytes());
         self.hash.write(direction.as_bytes());
@@ -86,10 +94,72 @@ impl TraceLog {
                 "kind": kind,
                 "direction": direction,
                 "hex": hex(raw),
-                "decoded": decoded,
+                "decoded": decoded(),
             });
             self.lines.push(line.to_string());
         }
+    }
+}
+
+/// The decoded fields of a DM message (the `decode` subcommand's JSON), or the parse error.
+pub fn decode_dm(bytes: &[u8]) -> Value {
+    match crate::protocol::parse(bytes) {
+        Ok(m) => crate::protocol::json::to_value(&m),
+        Err(e) => json!({ "error": std::string::ToString::to_string(&e) }),
+    }
+}
+
+/// A VMBus channel (the guest's end) that records every packet it sends and receives.
+pub struct RecordingChannel<C> {
+    inner: C,
+    log: SharedLog,
+}
+
+impl<C> RecordingChannel<C> {
+    /// Wraps `inner`.
+    pub fn new(inner: C, log: SharedLog) -> Self {
+        Self { inner, log }
+    }
+    /// The wrapped channel.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+}
+
+impl<C: vmbus::Channel> vmbus::Channel for RecordingChannel<C> {
+    fn send(
+        &mut self,
+        payload: &[u8],
+        transaction_id: u64,
+        completion_requested: bool,
+    ) -> Result<vmbus::SendOk, vmbus::SendError> {
+        let r = self
+            .inner
+            .send(payload, transaction_id, completion_requested);
+        if r.is_ok() {
+            let mut log = self.log.borrow_mut();
+            log.to_host += 1;
+            log.record("vmbus", "guest->host", payload, || decode_dm(payload));
+        }
+        r
+    }
+
+    fn try_recv(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<vmbus::ReceivedPacket>, vmbus::RecvError> {
+        let r = self.inner.try_recv(buf);
+        if let Ok(Some(p)) = &r {
+            let bytes = buf.get(..p.len).unwrap_or(&[]);
+            let mut log = self.log.borrow_mut();
+            log.to_guest += 1;
+            log.record("vmbus", "host->guest", bytes, || decode_dm(bytes));
+        }
+        r
+    }
+
+    fn signal(&mut self) {
+        self.inner.signal();
     }
 }
 
@@ -141,42 +211,51 @@ impl<B: HypercallBackend> HypercallBackend for Recording<B> {
         let out = self.inner.call(control);
         let mut raw = control.into_bits().to_le_bytes().to_vec();
         raw.extend_from_slice(&input);
-        let mut decoded = json!({
-            "call": code_name(code),
-            "code": code.0,
-            "rep_count": control.rep_count(),
-            "rep_start": control.rep_start(),
-            "status": out.status().0,
-            "reps_completed": out.reps_completed(),
-        });
+        let is_hint = code == HypercallCode::EXT_MEMORY_HEAT_HINT;
+        let start = usize::from(control.rep_start());
+        let decoded = || {
+            let mut d = json!({
+                "call": code_name(code),
+                "code": code.0,
+                "rep_count": control.rep_count(),
+                "rep_start": control.rep_start(),
+                "status": out.status().0,
+                "reps_completed": out.reps_completed(),
+            });
+            if is_hint {
+                let header = input
+                    .get(..8)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+                let ranges: Vec<Value> = input
+                    .get(8..)
+                    .unwrap_or(&[])
+                    .chunks_exact(8)
+                    .skip(start)
+                    .map(|c| {
+                        let r = GpaPageRange::from_bits(u64::from_le_bytes(
+                            c.try_into().unwrap_or([0; 8]),
+                        ));
+                        match r.decode() {
+                            Ok((pfn, pages)) => {
+                                json!({"first_pfn": pfn, "pages": pages, "large": r.largepage()})
+                            }
+                            Err(_) => json!({"invalid": std::format!("{:#x}", r.into_bits())}),
+                        }
+                    })
+                    .collect();
+                if let Some(o) = d.as_object_mut() {
+                    o.insert("heat_type".into(), json!(header & 3));
+                    o.insert("ranges".into(), Value::Array(ranges));
+                }
+            }
+            d
+        };
         let mut log = self.log.borrow_mut();
         log.hypercalls += 1;
-        if code == HypercallCode::EXT_MEMORY_HEAT_HINT {
-            let header = input
-                .get(..8)
-                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-            let start = usize::from(control.rep_start());
-            let ranges: Vec<Value> = input
-                .get(8..)
-                .unwrap_or(&[])
-                .chunks_exact(8)
-                .skip(start)
-                .map(|c| {
-                    let r =
-                        GpaPageRange::from_bits(u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-                    match r.decode() {
-                        Ok((pfn, pages)) => {
-                            json!({"first_pfn": pfn, "pages": pages, "large": r.largepage()})
-                        }
-                        Err(_) => json!({"invalid": std::format!("{:#x}", r.into_bits())}),
-                    }
-                })
-                .collect();
-            log.hint_ranges += ranges.len() as u64;
-            if let Some(o) = decoded.as_object_mut() {
-                o.insert("heat_type".into(), json!(header & 3));
-                o.insert("ranges".into(), Value::Array(ranges));
-            }
+        if is_hint {
+            log.hint_ranges += reps.saturating_sub(start) as u64;
+            let t = log.now_ns;
+            log.hint_times.push(t);
         }
         log.record("hypercall", "guest->host", &raw, decoded);
         out

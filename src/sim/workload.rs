@@ -4,7 +4,7 @@
 //! build-like jobs with the simulation's seeded generator; a recorded trace is replayed by
 //! steering the guest's anonymous memory and page cache toward each sample.
 
-use super::guest::{DataPlane, Guest};
+use super::guest::Guest;
 use super::proc::RecordedTrace;
 use super::rng::Rng;
 use super::scenario::{Action, NS_PER_SEC, Scenario};
@@ -174,23 +174,23 @@ impl Workload {
     }
 
     /// Runs everything due at `now`.
-    pub fn run(&mut self, now: u64, guest: &mut Guest, mem: &mut dyn DataPlane) {
+    pub fn run(&mut self, now: u64, guest: &mut Guest) {
         while let Some((t, _)) = self.steps.get(self.next_step) {
             if *t > now {
                 break;
             }
             let (t, action) = self.steps[self.next_step].clone();
             self.next_step += 1;
-            self.start(t, action, guest, mem);
+            self.start(t, action, guest);
         }
         if now >= self.next_tick || self.next_tick == 0 {
-            self.advance(now, guest, mem);
+            self.advance(now, guest);
             self.next_tick = (now / TICK_NS + 1) * TICK_NS;
         }
-        self.replay(now, guest, mem);
+        self.replay(now, guest);
     }
 
-    fn start(&mut self, t: u64, action: Action, guest: &mut Guest, mem: &mut dyn DataPlane) {
+    fn start(&mut self, t: u64, action: Action, guest: &mut Guest) {
         match action {
             Action::Alloc {
                 process,
@@ -208,7 +208,7 @@ impl Workload {
                 });
             }
             Action::Free { process, size } => {
-                guest.free_anon(&process, size.map(|s| pages(s.0)), mem);
+                guest.free_anon(&process, size.map(|s| pages(s.0)));
                 self.busy_until = self.busy_until.max(t + NS_PER_SEC);
             }
             Action::Read { file, size, over } => {
@@ -221,11 +221,11 @@ impl Workload {
                 });
             }
             Action::DropCaches { .. } => {
-                guest.drop_caches(mem);
+                guest.drop_caches();
                 self.busy_until = self.busy_until.max(t + NS_PER_SEC);
             }
             Action::Compact => {
-                guest.compact(mem);
+                guest.compact();
                 self.busy_until = self.busy_until.max(t + NS_PER_SEC);
             }
             Action::Busy { over } => self.active.push(Activity::Busy { end: t + over.0 }),
@@ -263,7 +263,7 @@ impl Workload {
         }
     }
 
-    fn advance(&mut self, now: u64, guest: &mut Guest, mem: &mut dyn DataPlane) {
+    fn advance(&mut self, now: u64, guest: &mut Guest) {
         let mut active = core::mem::take(&mut self.active);
         active.retain_mut(|a| match a {
             Activity::Alloc {
@@ -276,7 +276,7 @@ impl Workload {
             } => {
                 let want = share(*total, *start, *end, now);
                 if want > *done {
-                    *done += guest.alloc_anon(process, want - *done, *touch, mem);
+                    *done += guest.alloc_anon(process, want - *done, *touch);
                 }
                 *done < *total
             }
@@ -289,31 +289,25 @@ impl Workload {
             } => {
                 let want = share(*total, *start, *end, now);
                 if want > *done {
-                    guest.read_file(file, *total, *done, want - *done, mem);
+                    guest.read_file(file, *total, *done, want - *done);
                     *done = want;
                 }
                 *done < *total
             }
             Activity::Busy { end } => now < *end,
-            Activity::Churn(c) => self.churn(c, now, guest, mem),
+            Activity::Churn(c) => self.churn(c, now, guest),
         });
         self.active = active;
     }
 
     /// One churn slice; returns false when the churn is over and its jobs have exited.
-    fn churn(
-        &mut self,
-        c: &mut ChurnState,
-        now: u64,
-        guest: &mut Guest,
-        mem: &mut dyn DataPlane,
-    ) -> bool {
+    fn churn(&mut self, c: &mut ChurnState, now: u64, guest: &mut Guest) -> bool {
         // Exit finished jobs.
         let mut i = 0;
         while i < c.jobs.len() {
             if c.jobs[i].end <= now {
                 let j = c.jobs.swap_remove(i);
-                guest.free_anon(&j.name, None, mem);
+                guest.free_anon(&j.name, None);
             } else {
                 i += 1;
             }
@@ -339,7 +333,7 @@ impl Workload {
             let half = j.start + (j.end - j.start) / 2;
             let want = share(j.anon_target, j.start, half, now);
             if want > j.anon_done {
-                j.anon_done += guest.alloc_anon(&j.name, want - j.anon_done, true, mem);
+                j.anon_done += guest.alloc_anon(&j.name, want - j.anon_done, true);
                 // A job that could not get all of it retries next slice (alloc_stalls counts).
             }
             let want_r = share(j.read_target, j.start, j.end, now);
@@ -352,14 +346,14 @@ impl Workload {
                     self.rng.below(n)
                 };
                 let size = c.files[idx as usize];
-                guest.read_file(&format!("src{idx}"), size, 0, size, mem);
+                guest.read_file(&format!("src{idx}"), size, 0, size);
                 j.read_done += size;
             }
         }
         !c.jobs.is_empty() || now < c.end
     }
 
-    fn replay(&mut self, now: u64, guest: &mut Guest, mem: &mut dyn DataPlane) {
+    fn replay(&mut self, now: u64, guest: &mut Guest) {
         let Some((trace, idx, kernel)) = &mut self.trace else {
             return;
         };
@@ -372,18 +366,18 @@ impl Workload {
             let anon_target = pages(s.used).saturating_sub(*kernel);
             let cur = guest.process_pages("trace");
             if anon_target > cur {
-                guest.alloc_anon("trace", anon_target - cur, true, mem);
+                guest.alloc_anon("trace", anon_target - cur, true);
             } else if cur > anon_target {
-                guest.free_anon("trace", Some(cur - anon_target), mem);
+                guest.free_anon("trace", Some(cur - anon_target));
             }
             let cache_target = pages(s.cached);
             let cur = guest.cache_pages();
             if cache_target > cur {
                 self.trace_file_seq += 1;
                 let n = cache_target - cur;
-                guest.read_file(&format!("traced{}", self.trace_file_seq), n, 0, n, mem);
+                guest.read_file(&format!("traced{}", self.trace_file_seq), n, 0, n);
             } else if cur > cache_target {
-                guest.reclaim_cache(cur - cache_target, mem, false);
+                guest.reclaim_cache(cur - cache_target, false);
             }
             self.busy_until = self.busy_until.max(now + trace.period_ns.max(TICK_NS));
         }
