@@ -18,6 +18,31 @@
 //! every discard against live data.
 //!
 //! See `docs/page-reporting.md` for how this maps onto Linux's design.
+//!
+//! # Example
+//! A 1 GiB guest whose memory is all free, reported with the `coalesced` policy to the
+//! simulated hypervisor (virtual time: every pass runs at its deadline).
+//! ```
+//! use core::time::Duration;
+//! use hv_reporting::hyperv::HvReporterConfig;
+//! use hv_reporting::{BuddyAllocator, EngineConfig, HvReporter, Policy, ReportingEngine};
+//! use hvcall::sim::SimHypervisor;
+//!
+//! let frames = 1 << 18;
+//! let mut mem = BuddyAllocator::new(0, frames).unwrap();
+//! let mut hv = SimHypervisor::new(frames);
+//! let cpu = hv.cpuid_view();
+//! let mut reporter = HvReporter::probe(&mut hv, &cpu, HvReporterConfig::default());
+//! let policy: Policy = "coalesced".parse().unwrap();
+//! let mut engine = ReportingEngine::new(EngineConfig::new(policy));
+//! engine.register(Duration::ZERO);
+//! while let Some(now) = engine.next_deadline() {
+//!     engine.run(&mut mem, &mut reporter.sink(&mut hv), now);
+//! }
+//! assert_eq!(mem.unreported_pages(9), 0);
+//! assert_eq!(hv.backed_frames(), 0, "all of it went back to the host");
+//! assert!(reporter.stats().hypercalls <= 2);
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -48,14 +48,14 @@ impl Extent {
         }
     }
 
-    /// One past the last frame.
+    /// One past the last frame (saturating).
     pub const fn end(&self) -> u64 {
-        self.pfn + self.pages
+        self.pfn.saturating_add(self.pages)
     }
 
-    /// Length in bytes.
+    /// Length in bytes (saturating).
     pub const fn bytes(&self) -> u64 {
-        self.pages * PAGE_SIZE
+        self.pages.saturating_mul(PAGE_SIZE)
     }
 
     /// Iterate the maximal naturally aligned blocks (order ≤ [`MAX_ORDER`]) that tile this
