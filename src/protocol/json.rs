@@ -148,11 +148,120 @@ pub fn to_value(m: &Message<'_>) -> Value {
     Value::Object(o)
 }
 
-/// Parses one DM message and renders it as pretty JSON.
+/// Parses one DM message and renders it as pretty JSON, with `"type"`, `"size"` and
+/// `"trans_id"` first and the message's fields after them in wire order where the message
+/// defines one (nested objects are alphabetical).
 pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
     let m = parse(bytes)?;
     let v = to_value(&m);
-    Ok(serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()))
+    let Value::Object(map) = &v else {
+        return Ok(v.to_string());
+    };
+    let order = field_order(&m);
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+    let mut out = String::from("{\n");
+    for (i, k) in keys.iter().enumerate() {
+        let val = serde_json::to_string_pretty(&map[k.as_str()]).unwrap_or_default();
+        out.push_str("  ");
+        out.push_str(&Value::String((*k).clone()).to_string());
+        out.push_str(": ");
+        out.push_str(&val.replace('\n', "\n  "));
+        out.push_str(if i + 1 < keys.len() { ",\n" } else { "\n" });
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// Top-level key order: header first, then the fields in wire order.
+fn field_order(m: &Message<'_>) -> &'static [&'static str] {
+    match m {
+        Message::VersionRequest(_) => &[
+            "type",
+            "size",
+            "trans_id",
+            "version",
+            "is_last_attempt",
+            "reservedz",
+        ],
+        Message::CapabilitiesReport(_) => &[
+            "type",
+            "size",
+            "trans_id",
+            "caps",
+            "min_page_cnt",
+            "max_page_number",
+        ],
+        Message::CapabilitiesResponse(_) => &[
+            "type",
+            "size",
+            "trans_id",
+            "is_accepted",
+            "hot_remove",
+            "suppress_pressure_reports",
+            "reservedz",
+        ],
+        Message::StatusReport(_) => &[
+            "type",
+            "size",
+            "trans_id",
+            "num_avail",
+            "num_committed",
+            "page_file_size",
+            "zero_free",
+            "page_file_writes",
+            "io_diff",
+        ],
+        Message::BalloonResponse { .. } => &[
+            "type",
+            "size",
+            "trans_id",
+            "reservedz",
+            "more_pages",
+            "range_count",
+            "range_array",
+        ],
+        Message::UnballoonRequest { .. } => &[
+            "type",
+            "size",
+            "trans_id",
+            "more_pages",
+            "reservedz",
+            "range_count",
+            "range_array",
+        ],
+        Message::HotAddRequest { .. } => &["type", "size", "trans_id", "range", "region"],
+        Message::InfoMessage { .. } => {
+            &["type", "size", "trans_id", "reserved", "info_size", "info"]
+        }
+        Message::HotRemoveRequest(_) => &[
+            "type",
+            "size",
+            "trans_id",
+            "virtual_node",
+            "page_count",
+            "qos_flags",
+            "reservedz",
+        ],
+        Message::HotRemoveResponse { .. } => &[
+            "type",
+            "size",
+            "trans_id",
+            "result",
+            "range_count",
+            "more_pages",
+            "range_array",
+        ],
+        _ => &[
+            "type",
+            "size",
+            "trans_id",
+            "is_accepted",
+            "num_pages",
+            "page_count",
+            "result",
+        ],
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +320,18 @@ mod tests {
             let v: Value = serde_json::from_str(&decode(&m).unwrap()).unwrap();
             assert!(v["type"].as_str().unwrap().starts_with("DM_"), "{v}");
         }
+    }
+
+    #[test]
+    fn type_comes_first_and_output_is_valid_json() {
+        let b = status_report(4, 1, 2);
+        let text = decode(b.as_bytes()).unwrap();
+        assert!(
+            text.starts_with("{\n  \"type\": \"DM_STATUS_REPORT\",\n  \"size\": 48,"),
+            "{text}"
+        );
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["num_committed"], 2);
     }
 
     #[test]
