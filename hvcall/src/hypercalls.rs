@@ -358,6 +358,9 @@ fn rep_count(len: usize) -> Result<u16, RepErrorKind> {
 
 /// Queues heat hint ranges directly in the hypercall input page (see
 /// [`Hypercalls::heat_hint_writer`]).
+///
+/// Call [`HeatHintWriter::finish`] (or [`HeatHintWriter::flush`]) at the end: dropping the
+/// writer discards the queued ranges without sending them.
 #[derive(Debug)]
 pub struct HeatHintWriter<'a, B: HypercallBackend> {
     hc: &'a mut Hypercalls<B>,

@@ -59,6 +59,13 @@ impl HvPage {
         Self([0; HV_PAGE_SIZE])
     }
 
+    /// A zero-filled page allocated directly on the heap, without a 4 KiB temporary on the
+    /// stack (`Box::new(HvPage::zeroed())` may build one first — bad on a kernel stack).
+    #[cfg(feature = "alloc")]
+    pub fn new_boxed() -> Result<alloc::boxed::Box<Self>, zerocopy::AllocError> {
+        <Self as zerocopy::FromZeros>::new_box_zeroed()
+    }
+
     /// The page's bytes.
     pub fn bytes(&self) -> &[u8; HV_PAGE_SIZE] {
         &self.0
@@ -170,6 +177,14 @@ impl fmt::Debug for HvPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn boxed_page_is_zeroed_and_aligned() {
+        let page = HvPage::new_boxed().unwrap();
+        assert_eq!(&*page, &HvPage::zeroed());
+        assert_eq!((&raw const *page).addr() % HV_PAGE_SIZE, 0);
+    }
 
     #[test]
     fn capacity_matches_d4() {

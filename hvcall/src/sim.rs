@@ -161,8 +161,8 @@ impl SimHypervisor {
     pub fn new(guest_frames: u64) -> Self {
         let words = usize::try_from(guest_frames.div_ceil(64)).unwrap_or(usize::MAX);
         let mut sim = Self {
-            input: Box::new(HvPage::zeroed()),
-            output: Box::new(HvPage::zeroed()),
+            input: HvPage::new_boxed().unwrap_or_else(|_| Box::new(HvPage::zeroed())),
+            output: HvPage::new_boxed().unwrap_or_else(|_| Box::new(HvPage::zeroed())),
             guest_frames,
             backed: std::vec![0; words],
             backed_count: 0,
