@@ -718,4 +718,97 @@ mod tests {
         assert_eq!(w.low, 1024 + 262);
         assert_eq!(w.high, 1024 + 524);
     }
+
+    /// xorshift64* for the randomized test below.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+    }
+
+    /// Random alloc / free / isolate / put-back sequences on a zone with an unaligned base:
+    /// blocks are disjoint and aligned, counters add up, the lists stay sound, and a reported
+    /// flag only ever covers frames not allocated since they were reported.
+    #[test]
+    fn randomized_sequences_keep_invariants_and_flag_safety() {
+        const BASE: u64 = 0x1234;
+        const FRAMES: u64 = 6000;
+        for seed in 1..=60u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut a =
+                BuddyAllocator::with_watermarks(BASE, FRAMES, Watermarks::default()).unwrap();
+            let mut owner = vec![false; FRAMES as usize];
+            let mut clean = vec![false; FRAMES as usize];
+            let mut live: Vec<(u64, u8)> = Vec::new();
+            let mut isolated: Vec<(u64, u8)> = Vec::new();
+            for step in 0..400 {
+                match rng.below(10) {
+                    0..=3 => {
+                        let o = rng.below(11) as u8;
+                        if let Ok(got) = a.allocate(o) {
+                            assert_eq!(got.pfn % (1 << o), 0, "aligned");
+                            for f in got.pfn - BASE..got.pfn - BASE + (1 << o) {
+                                assert!(!owner[f as usize], "seed {seed}: frame handed out twice");
+                                owner[f as usize] = true;
+                                clean[f as usize] = false;
+                            }
+                            live.push((got.pfn, o));
+                        }
+                    }
+                    4..=6 if !live.is_empty() => {
+                        let (p, o) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                        for f in p - BASE..p - BASE + (1 << o) {
+                            owner[f as usize] = false;
+                        }
+                        let fr = a.free(p, o).unwrap();
+                        assert!(fr.order >= o && fr.pfn <= p);
+                    }
+                    7 => {
+                        // Isolate a random free block at the head of a random list.
+                        let o = rng.below(11) as u8;
+                        if let Some(p) = a.list_head(0, o) {
+                            a.isolate(0, p, o).unwrap();
+                            isolated.push((p, o));
+                        }
+                    }
+                    _ if !isolated.is_empty() => {
+                        let (p, o) =
+                            isolated.swap_remove(rng.below(isolated.len() as u64) as usize);
+                        let reported = rng.below(2) == 0;
+                        if !a.put_back(0, p, o, reported) && reported {
+                            for f in p - BASE..p - BASE + (1 << o) {
+                                clean[f as usize] = true;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                let used: u64 = live.iter().map(|&(_, o)| 1u64 << o).sum();
+                assert_eq!(
+                    a.free_pages() + a.isolated_pages() + used,
+                    FRAMES,
+                    "seed {seed}"
+                );
+                if step % 50 == 0 {
+                    a.check_invariants().unwrap();
+                    for o in 0..=MAX_ORDER {
+                        for (p, rep) in a.free_list(o) {
+                            let frames = p - BASE..p - BASE + (1 << o);
+                            assert!(frames.clone().all(|f| !owner[f as usize]));
+                            if rep {
+                                assert!(
+                                    frames.into_iter().all(|f| clean[f as usize]),
+                                    "seed {seed}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
