@@ -380,3 +380,87 @@ fn unsolicited_hot_remove_is_answered_unsupported() {
     survived(&mut b, &before, |c| c.unsupported_requests);
     assert_eq!(b.driver.counters().pages_ballooned, 1034 + 512);
 }
+
+mod random_hosts {
+    //! Random hostile sequences: whatever the host sends, the invariants hold.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Act {
+        Balloon(u32),
+        Unballoon(Vec<(u64, u64)>, bool),
+        HotAdd(u64, u64, Option<(u64, u64)>),
+        Bytes(Vec<u8>),
+        Info(u64),
+        Time(u64),
+    }
+
+    fn act() -> impl Strategy<Value = Act> {
+        prop_oneof![
+            (0u32..5000).prop_map(Act::Balloon),
+            (
+                proptest::collection::vec((0u64..40_000, 0u64..2000), 0..6),
+                any::<bool>()
+            )
+                .prop_map(|(r, m)| Act::Unballoon(r, m)),
+            (
+                0u64..300_000,
+                0u64..40_000,
+                proptest::option::of((0u64..300_000, 0u64..80_000))
+            )
+                .prop_map(|(s, c, r)| Act::HotAdd(s, c, r)),
+            proptest::collection::vec(any::<u8>(), 0..64).prop_map(Act::Bytes),
+            any::<u64>().prop_map(Act::Info),
+            (0u64..3_000_000_000).prop_map(Act::Time),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+        #[test]
+        fn invariants_hold(acts in proptest::collection::vec(act(), 1..25)) {
+            const RAM: u64 = 32_768; // 128 MiB
+            let mut host = HostConfig::new(Policy::Manual, RAM);
+            host.quiet_period_ns = 0;
+            let mut mem = FakeMemory::new(RAM, 320_000, 4096);
+            mem.use_pages(5000);
+            let driver = Driver::new(Config { pressure_report_delay: 0, ..Config::default() }, 4096);
+            let mut b = on_sim_vmbus(driver, mem, DmHost::new(host));
+            b.start();
+            b.advance(1);
+            for a in acts {
+                let msg = match a {
+                    Act::Balloon(n) => encode::balloon_request(1, n).as_bytes().to_vec(),
+                    Act::Unballoon(rs, more) => {
+                        let rs: Vec<PageRange> =
+                            rs.iter().map(|&(s, c)| PageRange::new(s, c).unwrap()).collect();
+                        encode::to_vec(&encode::unballoon_request(2, more, rs.len() as u32), &rs)
+                    }
+                    Act::HotAdd(s, c, r) => {
+                        let fixed = encode::hot_add_request(3, PageRange::new(s, c).unwrap());
+                        match r {
+                            Some((rs, rc)) => encode::to_vec(&fixed, &[PageRange::new(rs, rc).unwrap()]),
+                            None => fixed.as_bytes().to_vec(),
+                        }
+                    }
+                    Act::Bytes(v) => v,
+                    Act::Info(n) => encode::info_max_page_count(4, n).to_vec(),
+                    Act::Time(dt) => {
+                        b.advance(dt);
+                        continue;
+                    }
+                };
+                b.host.send_raw(&mut b.host_ch, &msg);
+                b.advance(50_000_000);
+                prop_assert!(b.driver.is_running());
+                prop_assert!(b.mem.violations.is_empty(), "{:?}", b.mem.violations);
+                prop_assert_eq!(b.mem.used_pages(), 5000);
+                prop_assert_eq!(b.mem.ballooned_pages(), b.driver.counters().pages_ballooned);
+                for (s, e) in b.driver.ballooned().iter() {
+                    prop_assert!((s..e).all(|p| b.mem.frame(p) == Frame::Ballooned));
+                }
+            }
+        }
+    }
+}

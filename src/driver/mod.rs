@@ -619,8 +619,13 @@ impl Driver {
         if self.queue_retry.is_some_and(|t| now >= t) {
             self.flush_queue(ch, now);
         }
-        if self.pending_retry.is_some_and(|t| now >= t) && self.queue.is_empty() {
-            self.send_pending(ch, mem, now);
+        if self.pending_retry.is_some_and(|t| now >= t) {
+            if self.queue.is_empty() {
+                self.send_pending(ch, mem, now);
+            } else {
+                // Queued responses go first; try again when they have.
+                self.pending_retry = Some(now.saturating_add(self.config.ring_full_retry_ns));
+            }
         }
         if self.phase != Phase::Running {
             return;
@@ -1004,6 +1009,10 @@ impl Driver {
                 );
                 self.counters.refused_unballoon_ranges += 1;
                 self.counters.refused_unballoon_pages += refused;
+            }
+            if freed > 0 && self.next_status.is_some() {
+                // Linux wakes its status thread after each range freed.
+                self.next_status = Some(now);
             }
         }
         if !more_pages {
