@@ -67,10 +67,13 @@ call_codes! {
     /// Flush a list of guest physical address ranges (uses [`crate::GpaPageRange`]; D.5).
     FLUSH_GUEST_PHYSICAL_ADDRESS_LIST = 0x00B0, "HvCallFlushGuestPhysicalAddressList";
     /// Query extended capabilities (simple, 8-byte output; fact sheet D.3).
+    #[doc(alias = "HV_EXT_CALL_QUERY_CAPABILITIES")]
     EXT_QUERY_CAPABILITIES = 0x8001, "HvExtCallQueryCapabilities";
     /// Ranges of memory the hypervisor zeroed at boot (simple; fact sheet D.2).
+    #[doc(alias = "HV_EXT_CALL_GET_BOOT_ZEROED_MEMORY")]
     EXT_GET_BOOT_ZEROED_MEMORY = 0x8002, "HvExtCallGetBootZeroedMemory";
     /// Memory heat hint (issued as a *rep* call like Linux does; fact sheet D.2, D.4).
+    #[doc(alias = "HV_EXT_CALL_MEMORY_HEAT_HINT")]
     EXT_MEMORY_HEAT_HINT = 0x8003, "HvExtCallMemoryHeatHint";
     /// EPF setup (not used here; fact sheet D.2).
     EXT_EPF_SETUP = 0x8004, "HvExtCallEpfSetup";
