@@ -180,3 +180,42 @@ impl HypercallBackend for HypercallPageBackend<'_> {
         HypercallOutput(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::{
+        DiscoveryError, HV_INTERFACE_SIGNATURE, HyperVInfo, hypervisor_present,
+    };
+
+    /// The real CPUID runs in user space too: discovery's verdict must agree with the raw bits
+    /// (whatever hypervisor, if any, this test machine runs under).
+    #[test]
+    fn native_cpuid_agrees_with_discovery() {
+        let cpu = NativeCpuId;
+        assert!(
+            cpu.cpuid(0).eax >= 1,
+            "CPUID leaf 0 reports at least leaf 1"
+        );
+        let present = hypervisor_present(&cpu);
+        match HyperVInfo::probe(&cpu) {
+            Err(DiscoveryError::NoHypervisor) => assert!(!present),
+            Err(DiscoveryError::MaxLeafTooLow { max_leaf }) => {
+                assert!(present);
+                assert_eq!(max_leaf, cpu.cpuid(0x4000_0000).eax);
+            }
+            Err(DiscoveryError::NotHyperV { signature }) => {
+                assert!(present);
+                assert_ne!(signature, HV_INTERFACE_SIGNATURE);
+            }
+            Ok(info) => {
+                assert!(present);
+                assert_eq!(cpu.cpuid(0x4000_0001).eax, HV_INTERFACE_SIGNATURE);
+                assert_eq!(
+                    info.privileges.bits() >> 32,
+                    u64::from(cpu.cpuid(0x4000_0003).ebx)
+                );
+            }
+        }
+    }
+}
