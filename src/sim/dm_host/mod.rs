@@ -748,8 +748,9 @@ impl DmHost {
                 };
                 for r in ranges {
                     let (s, e) = (r.start_page(), r.end_page());
-                    let in_boot = e <= self.config.boot_pages;
-                    if !in_boot && !self.ledger.added.contains_all(s, e) {
+                    // Frames above boot RAM must have been hot-added.
+                    let above_boot = s.max(self.config.boot_pages);
+                    if r.page_cnt() == 0 || !self.ledger.added.contains_all(above_boot, e) {
                         self.violation(now, ViolationKind::FrameOutsideGuestRam, format!("{r:?}"));
                     }
                     if self.ledger.ballooned.overlap(s, e) > 0 {
@@ -831,3 +832,6 @@ impl DmHost {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
