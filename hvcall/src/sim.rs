@@ -158,6 +158,8 @@ impl core::fmt::Debug for SimHypervisor {
 impl SimHypervisor {
     /// A partition with `guest_frames` 4 KiB frames of RAM (GPA 0 up), all backed, extended
     /// hypercalls allowed, the cold-discard capability present, no faults.
+    ///
+    /// Frame tracking is a bitmap of `guest_frames / 8` bytes (512 KiB for a 16 GiB guest).
     pub fn new(guest_frames: u64) -> Self {
         let words = usize::try_from(guest_frames.div_ceil(64)).unwrap_or(usize::MAX);
         let mut sim = Self {
