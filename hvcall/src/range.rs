@@ -64,6 +64,12 @@ pub enum GpaRangeError {
         /// The requested unit count.
         units: u64,
     },
+    /// A buddy block too large for one range (more than 2048 × 2 MiB, order > 20).
+    #[error("a block of order {order} needs more than 2048 units (largest order is 20)")]
+    BadOrder {
+        /// The block order.
+        order: u32,
+    },
     /// The base frame is not aligned to the unit.
     #[error("base frame {first_pfn:#x} is not aligned to the {unit:?} unit ({} frames)", unit.frames())]
     Misaligned {
@@ -177,6 +183,30 @@ impl GpaPageRange {
     /// `units` 1 GiB pages (1..=2048) at 1 GiB-aligned frame `first_pfn` (**UNVERIFIED** form).
     pub const fn new_1g(first_pfn: u64, units: u64) -> Result<Self, GpaRangeError> {
         Self::new(first_pfn, units, PageUnit::Size1G)
+    }
+
+    /// Linux's encoding of one naturally aligned buddy block of 2^`order` 4 KiB frames
+    /// (dm-protocol.md §7.5): order ≥ 9 → 2 MiB units (2^(order − 9) of them), else 4 KiB
+    /// units. Errors if `first_pfn` is not aligned to the block, the block needs more than
+    /// 2048 units (order > 20), or it leaves the GPA space.
+    pub const fn linux_block(first_pfn: u64, order: u32) -> Result<Self, GpaRangeError> {
+        if order > 20 {
+            return Err(GpaRangeError::BadOrder { order });
+        }
+        let frames = 1u64 << order;
+        if first_pfn % frames != 0 {
+            let unit = if order >= 9 {
+                PageUnit::Size2M
+            } else {
+                PageUnit::Size4K
+            };
+            return Err(GpaRangeError::Misaligned { first_pfn, unit });
+        }
+        if order >= 9 {
+            Self::new(first_pfn, frames / FRAMES_PER_2M, PageUnit::Size2M)
+        } else {
+            Self::new(first_pfn, frames, PageUnit::Size4K)
+        }
     }
 
     /// The raw qword (the "raw" view).
@@ -344,6 +374,39 @@ mod tests {
         assert_eq!(r.additional_pages(), 15);
         assert!(!r.largepage());
         assert_eq!(r.decode(), Ok((0x12340, 16)));
+    }
+
+    /// dm-protocol.md §7.5 / fact sheet D.5: Linux's per-block encoding gives the worked values.
+    #[test]
+    fn table_d5_linux_block_encoding() {
+        assert_eq!(
+            GpaPageRange::linux_block(0x40200, 9).unwrap().0,
+            0x4020_0800
+        );
+        assert_eq!(
+            GpaPageRange::linux_block(0x40400, 10).unwrap().0,
+            0x4040_0801
+        );
+        assert_eq!(
+            GpaPageRange::linux_block(0x12340, 4).unwrap().0,
+            0x1234_000F
+        );
+        assert_eq!(
+            GpaPageRange::linux_block(0x12300, 8).unwrap().0,
+            0x1230_00FF
+        );
+        assert_eq!(GpaPageRange::linux_block(0, 20).unwrap().units(), 2048);
+        assert_eq!(
+            GpaPageRange::linux_block(0, 21),
+            Err(GpaRangeError::BadOrder { order: 21 })
+        );
+        assert_eq!(
+            GpaPageRange::linux_block(0x40300, 9),
+            Err(GpaRangeError::Misaligned {
+                first_pfn: 0x40300,
+                unit: PageUnit::Size2M
+            })
+        );
     }
 
     /// Fact sheet D.5, 1 GiB form (UNVERIFIED semantics): 3 GiB at GPA 0x4000_0000.
