@@ -129,7 +129,8 @@ u64 kglue_alloc_pages(u32 order)
 
 	if (order > MAX_ORDER - 1)
 		return 0;
-	pg = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, order);
+	/* Movable: freed again, these land on movable free lists, away from kernel allocations. */
+	pg = alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_NORETRY | __GFP_NOWARN, order);
 	return pg ? page_to_pfn(pg) : 0;
 }
 

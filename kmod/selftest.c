@@ -76,6 +76,20 @@ u32 kglue_st_reporting_state(void)
 	return st_registered ? (u32)atomic_read(&st_prdev.state) : 0;
 }
 
+/*
+ * The driver core is linked with its hot-add path; the self-test module never hot-adds (the
+ * QEMU guest has no hot-add area and no host asks), so these refuse.
+ */
+s32 kglue_add_memory(u64 start, u64 pages)
+{
+	return -EOPNOTSUPP;
+}
+
+u64 kglue_online_pages(u64 start, u64 pages)
+{
+	return 0;
+}
+
 static int panic_entry(void *arg)
 {
 	return hvdm_selftest_panic(arg);

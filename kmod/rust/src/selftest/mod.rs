@@ -8,6 +8,7 @@
 use crate::ktap;
 
 mod balloon;
+mod dm_core;
 mod reporting;
 use core::ffi::{c_int, c_void};
 
@@ -54,6 +55,7 @@ type Test = (&'static core::ffi::CStr, fn() -> c_int);
 
 /// The Rust suite, in order.
 const TESTS: &[Test] = &[(c"runtime", runtime), (c"balloon", balloon::run),
+    (c"dm_core", dm_core::run),
     (c"page_reporting", reporting::run),
 ];
 
