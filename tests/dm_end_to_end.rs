@@ -768,3 +768,19 @@ fn unballoon_response_is_retried_when_the_ring_is_full() {
     assert!(b.driver.counters().ring_full >= 3);
     check_ledger(&b);
 }
+
+#[test]
+fn offlining_hot_added_memory_reduces_pages_onlined() {
+    let mut b = manual(GIB);
+    let base = 4 * GIB;
+    assert_eq!(hot_add(&mut b, base, 1000, None), (1000, 1));
+    assert_eq!(b.driver.counters().pages_onlined, 1000);
+    // The OS offlines the whole block: only the 1000 backed frames counted as onlined.
+    b.driver.on_memory_offline(base, BLOCK);
+    assert_eq!(b.driver.counters().pages_onlined, 0);
+    let st = b.mem.stats();
+    assert_eq!(
+        b.driver.pages_committed(&st),
+        st.committed + 1000 + compute_balloon_floor(st.total)
+    );
+}

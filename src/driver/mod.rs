@@ -262,7 +262,8 @@ pub const fn compute_balloon_floor(total: u64) -> u64 {
     }
 }
 
-/// The driver.
+/// The driver. `Send`, so a kernel can keep it behind a lock shared by its channel callback
+/// and work items.
 pub struct Driver {
     config: Config,
     state: State,
@@ -297,6 +298,11 @@ pub struct Driver {
     events: VecDeque<Event>,
     counters: Counters,
 }
+
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Driver>();
+};
 
 impl fmt::Debug for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -919,6 +925,9 @@ impl Driver {
                 if pfn % txn.unit != 0 || pfn.saturating_add(txn.unit) > FRAME_SPACE_END {
                     log::error!("hv_dynmem: allocator returned unusable block {pfn:#x}");
                     self.counters.bad_allocations += 1;
+                    // Give it straight back rather than leak it.
+                    mem.set_offline(pfn, txn.unit);
+                    mem.free_offline(pfn, txn.unit);
                     break;
                 }
                 mem.set_offline(pfn, txn.unit);
