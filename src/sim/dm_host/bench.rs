@@ -84,6 +84,11 @@ impl<M: GuestMemory, G: Channel, H: HostChannel> Bench<M, G, H> {
 
     /// Runs rounds at the current time until nothing changes and nothing is due.
     /// Returns the number of rounds run.
+    ///
+    /// # Panics
+    ///
+    /// If the driver and host are still busy after [`MAX_SETTLE_ROUNDS`] rounds at one instant
+    /// (a livelock: a test bench must not hide one).
     pub fn settle(&mut self) -> usize {
         let mut quiet = 0;
         for i in 0..MAX_SETTLE_ROUNDS {
@@ -100,7 +105,10 @@ impl<M: GuestMemory, G: Channel, H: HostChannel> Bench<M, G, H> {
                 quiet = 0;
             }
         }
-        MAX_SETTLE_ROUNDS
+        panic!(
+            "driver and host still busy after {MAX_SETTLE_ROUNDS} rounds at t = {} ns: livelock",
+            self.now
+        );
     }
 
     /// Advances virtual time to `t`, stopping at every deadline on the way.
