@@ -143,6 +143,8 @@ pub enum Event {
     },
     /// The handshake failed: the driver has stopped; close the channel.
     InitFailed(InitFailure),
+    /// The channel reported itself closed (rescind): the driver has stopped.
+    ChannelClosed,
 }
 
 /// Counters: Linux's debugfs values plus our error and activity counters.
@@ -711,6 +713,8 @@ impl Driver {
                     log::error!("hv_dynmem: receive failed: {e}");
                     if matches!(e, RecvError::Closed) {
                         self.phase = Phase::Stopped;
+                        self.next_status = None;
+                        self.events.push_back(Event::ChannelClosed);
                     }
                     return;
                 }

@@ -429,3 +429,13 @@ fn suspend_returns_unsent_pages() {
     assert_eq!(t.mem.free_pages(), GIB);
     assert!(t.mem.violations.is_empty());
 }
+
+#[test]
+fn a_closed_channel_stops_the_driver() {
+    let mut t = T::connected();
+    t.g.close();
+    t.d.on_channel_interrupt(&mut t.g, &mut t.mem, 0);
+    assert_eq!(t.d.poll_event(), Some(Event::ChannelClosed));
+    assert!(!t.d.is_running());
+    assert_eq!(t.d.next_deadline(), None);
+}
