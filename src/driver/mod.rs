@@ -11,7 +11,16 @@
 //!
 //! Work per call is bounded: at most [`MAX_PACKETS_PER_CALL`] packets are drained and at most
 //! one balloon response (≤ 510 allocations) is built per call; anything left makes
-//! `next_deadline()` return `now`. Buffers are allocated once in [`Driver::new`].
+//! `next_deadline()` return `now` (a deadline at or before `now` means "call `poll` now").
+//! Buffers are allocated once in [`Driver::new`].
+//!
+//! Contexts (for a kernel): [`Driver::on_channel_interrupt`] does no heap allocation and does
+//! not allocate pages; it parses, records requests, sends small replies and may free pages
+//! only when more than [`UNBALLOON_QUEUE`] unballoon ranges pile up without a `poll` in
+//! between — it can run in the channel callback (atomic context). [`Driver::poll`] allocates
+//! pages (balloon-up), adds memory (hot-add), frees ballooned pages (unballoon) and updates
+//! the ballooned-frame record (B-tree nodes): call it from process context (a work item),
+//! scheduled for [`Driver::next_deadline`].
 //!
 //! Safety against a hostile host: the driver remembers exactly which frames it has given to
 //! the host ([`RangeSet`]); an unballoon request can only return frames from that set, and a
@@ -39,6 +48,13 @@ pub use range_set::RangeSet;
 
 /// Most packets drained per [`Driver::on_channel_interrupt`] / [`Driver::poll`] call.
 pub const MAX_PACKETS_PER_CALL: usize = 64;
+
+/// Unballoon ranges buffered between the channel callback and [`Driver::poll`] (four full
+/// messages). More than that are processed in the callback itself.
+pub const UNBALLOON_QUEUE: usize = 4 * MAX_RANGES_PER_MESSAGE;
+
+/// Events kept for [`Driver::poll_event`].
+pub const MAX_EVENTS: usize = 8;
 
 /// Most small control responses (unballoon, hot-add, hot-remove) kept for retry while the
 /// ring is full.
@@ -287,6 +303,9 @@ pub struct Driver {
     pending: Vec<PageRange>,
     pending_more: bool,
     pending_retry: Option<u64>,
+    // unballoon ranges received, not yet processed
+    unballoon_q: Vec<PageRange>,
+    unballoon_reply: bool,
     // control responses waiting for ring space
     queue: VecDeque<Queued>,
     queue_retry: Option<u64>,
@@ -347,6 +366,8 @@ impl Driver {
             pending: Vec::with_capacity(MAX_RANGES_PER_MESSAGE),
             pending_more: false,
             pending_retry: None,
+            unballoon_q: Vec::with_capacity(UNBALLOON_QUEUE),
+            unballoon_reply: false,
             queue: VecDeque::with_capacity(MAX_QUEUED_RESPONSES),
             queue_retry: None,
             hot_add,
@@ -354,7 +375,7 @@ impl Driver {
             rx_more: false,
             rx_buf: alloc::vec![0u8; MAX_MESSAGE_SIZE].into_boxed_slice(),
             tx_buf: alloc::vec![0u8; MAX_MESSAGE_SIZE].into_boxed_slice(),
-            events: VecDeque::with_capacity(8),
+            events: VecDeque::with_capacity(MAX_EVENTS),
             counters: Counters {
                 page_size: 4096,
                 ..Counters::default()
@@ -415,6 +436,15 @@ impl Driver {
         self.events.pop_front()
     }
 
+    fn push_event(&mut self, e: Event) {
+        // Events are rare (one per handshake or closure); keep the queue within its
+        // pre-sized capacity by dropping the oldest.
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
     fn pending_pages(&self) -> u64 {
         self.pending.iter().map(|r| r.page_cnt()).sum()
     }
@@ -457,6 +487,8 @@ impl Driver {
         add(self.pending_retry);
         add(self.queue_retry);
         let work_now = self.rx_more
+            || self.unballoon_reply
+            || !self.unballoon_q.is_empty()
             || (self.pending.is_empty() && (self.balloon.is_some() || self.balloon_req.is_some()))
             || self.hot_add_req.is_some();
         if work_now {
@@ -555,13 +587,16 @@ impl Driver {
         self.state = State::InitError;
         self.phase = Phase::Failed;
         self.next_status = None;
-        self.events.push_back(Event::InitFailed(why));
+        self.push_event(Event::InitFailed(why));
     }
 
     /// Suspends (hibernation): stops all work. Pages allocated for a balloon response that
     /// was never sent go back to the OS; pages the host holds stay ballooned.
     pub fn suspend<M: GuestMemory + ?Sized>(&mut self, mem: &mut M) {
         self.release_pending(mem);
+        // Frames the host already asked back are returned; the reply is moot after resume.
+        self.process_unballoon(mem, 0);
+        self.unballoon_reply = false;
         self.balloon = None;
         self.balloon_req = None;
         self.hot_add_req = None;
@@ -600,8 +635,9 @@ impl Driver {
         if !self.queue.is_empty() {
             self.flush_queue(ch, now);
         }
-        if !self.pending.is_empty() && self.queue.is_empty() {
-            self.send_pending(ch, mem, now);
+        if !self.pending.is_empty() {
+            // Retry from poll (recording given frames may allocate).
+            self.pending_retry = Some(now);
         }
         self.drain(ch, mem, now);
     }
@@ -637,6 +673,9 @@ impl Driver {
         }
         if self.phase != Phase::Running {
             return;
+        }
+        if self.unballoon_reply || !self.unballoon_q.is_empty() {
+            self.finish_unballoon(ch, mem, now);
         }
         if self.pending.is_empty() {
             if self.balloon.is_none() {
@@ -714,7 +753,7 @@ impl Driver {
                     if matches!(e, RecvError::Closed) {
                         self.phase = Phase::Stopped;
                         self.next_status = None;
-                        self.events.push_back(Event::ChannelClosed);
+                        self.push_event(Event::ChannelClosed);
                     }
                     return;
                 }
@@ -751,7 +790,7 @@ impl Driver {
                     self.version.major(),
                     self.version.minor() & 0xff
                 );
-                self.events.push_back(Event::Connected {
+                self.push_event(Event::Connected {
                     version: self.version,
                 });
             }
@@ -780,7 +819,7 @@ impl Driver {
                     self.counters.unsupported_requests += 1;
                     return;
                 }
-                self.unballoon(ch, mem, hdr.more_pages(), ranges, now);
+                self.unballoon(mem, hdr.more_pages(), ranges, now);
             }
             Message::HotAddRequest { req, region } => {
                 if self.hot_add_req.is_some() {
@@ -1001,16 +1040,30 @@ impl Driver {
 
     // ---------------------------------------------------------------- balloon down
 
-    fn unballoon<C: Channel + ?Sized, M: GuestMemory + ?Sized>(
+    /// Queues an unballoon request's ranges (no allocation: the queue is pre-sized). If the
+    /// queue cannot take them, what is queued is processed first.
+    fn unballoon<M: GuestMemory + ?Sized>(
         &mut self,
-        ch: &mut C,
         mem: &mut M,
         more_pages: bool,
         ranges: &[PageRange],
         now: u64,
     ) {
         self.state = State::BalloonDown;
-        for r in ranges {
+        if self.unballoon_q.len() + ranges.len() > UNBALLOON_QUEUE {
+            self.process_unballoon(mem, now);
+        }
+        self.unballoon_q.extend_from_slice(ranges);
+        if !more_pages {
+            self.unballoon_reply = true;
+        }
+    }
+
+    /// Frees the queued unballoon ranges (only frames this driver gave to the host) and, after
+    /// the final request of a transaction, answers it.
+    fn process_unballoon<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, now: u64) {
+        let mut q = core::mem::take(&mut self.unballoon_q);
+        for r in q.drain(..) {
             let (s, e) = (r.start_page(), r.end_page());
             let freed = self
                 .ballooned
@@ -1028,7 +1081,17 @@ impl Driver {
                 self.next_status = Some(now);
             }
         }
-        if !more_pages {
+        self.unballoon_q = q;
+    }
+
+    fn finish_unballoon<C: Channel + ?Sized, M: GuestMemory + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        mem: &mut M,
+        now: u64,
+    ) {
+        self.process_unballoon(mem, now);
+        if core::mem::take(&mut self.unballoon_reply) {
             let id = self.next_id();
             let msg = encode::unballoon_response(id);
             self.send_ctrl(ch, msg.as_bytes(), now);

@@ -284,6 +284,7 @@ fn pages_in_an_unsent_response_are_not_returned_by_unballoon() {
     let msg = encode::to_vec(&encode::unballoon_request(2, false, 1), &pending[..1]);
     t.h.send(&msg, 0, false).unwrap();
     t.d.on_channel_interrupt(&mut t.g, &mut t.mem, 0);
+    t.poll(0);
     assert_eq!(t.d.counters().refused_unballoon_pages, 1);
     assert!(t.mem.violations.is_empty());
 }
@@ -306,6 +307,7 @@ fn unballoon_replies_only_after_the_last_message() {
         let more = i + 1 < ranges.len();
         let msg = encode::to_vec(&encode::unballoon_request(10 + i as u32, more, 1), &[*r]);
         t.host_send(&msg, 0);
+        t.run(0);
         let s = t.sent();
         if more {
             assert!(s.is_empty(), "no reply while more_pages = 1");
