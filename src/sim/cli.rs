@@ -284,6 +284,14 @@ pub fn summary(runs: &[&RunResult]) -> String {
                 secs(m.t90_s),
                 secs(m.t99_s)
             );
+            if let Some(f) = m.first_report_s {
+                let _ = writeln!(
+                    s,
+                    "  first heat hint {} after the work ended; {} reporting passes after it",
+                    secs(Some(f)),
+                    m.report_passes_s.len()
+                );
+            }
         }
         let _ = writeln!(
             s,

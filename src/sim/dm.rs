@@ -95,6 +95,35 @@ impl GuestMemory for OsView<'_> {
     }
 }
 
+/// `a − b` for sorted, disjoint half-open ranges.
+fn range_diff(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &(s, e) in a {
+        let mut cur = s;
+        while j < b.len() && b[j].1 <= cur {
+            j += 1;
+        }
+        let mut k = j;
+        while cur < e {
+            match b.get(k) {
+                Some(&(bs, be)) if bs < e => {
+                    if bs > cur {
+                        out.push((cur, bs));
+                    }
+                    cur = cur.max(be);
+                    k += 1;
+                }
+                _ => {
+                    out.push((cur, e));
+                    cur = e;
+                }
+            }
+        }
+    }
+    out
+}
+
 impl DmSide {
     /// Sets up the DM side for `sc` (Hyper-V mode).
     pub fn new(sc: &Scenario, log: SharedLog) -> Result<Self, String> {
@@ -178,28 +207,15 @@ impl DmSide {
             return;
         }
         // Newly ballooned: discard. Given back: back again.
-        let mut new_runs = Vec::new();
-        for (s, e) in ledger.iter() {
-            if self.synced.overlap(s, e) != e - s {
-                new_runs.push((s, e));
-            }
-        }
-        let mut back = Vec::new();
-        for (s, e) in self.synced.iter() {
-            if ledger.overlap(s, e) != e - s {
-                let mut p = s;
-                while p < e {
-                    if !ledger.contains(p) {
-                        back.push(p);
-                    }
-                    p += 1;
-                }
-            }
-        }
-        let runs: Vec<(u64, u64)> = new_runs.iter().map(|&(s, e)| (s, e - s)).collect();
-        super::host::host_discard(hv, &runs);
-        for p in back {
-            hv.guest_touch(p, 1);
+        let now: Vec<(u64, u64)> = ledger.iter().collect();
+        let before: Vec<(u64, u64)> = self.synced.iter().collect();
+        let new_runs: Vec<(u64, u64)> = range_diff(&now, &before)
+            .into_iter()
+            .map(|(s, e)| (s, e - s))
+            .collect();
+        super::host::host_discard(hv, &new_runs);
+        for (s, e) in range_diff(&before, &now) {
+            hv.guest_touch(s, e - s);
         }
         self.synced = ledger.clone();
     }
@@ -255,5 +271,24 @@ impl DmSide {
     /// Pages the host currently gives the VM (its view).
     pub fn current_pages(&self) -> u64 {
         self.host.current_pages()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_diff;
+
+    #[test]
+    fn range_difference() {
+        assert_eq!(
+            range_diff(&[(0, 10)], &[(2, 4), (6, 7)]),
+            [(0, 2), (4, 6), (7, 10)]
+        );
+        assert_eq!(
+            range_diff(&[(0, 10), (20, 30)], &[(5, 25)]),
+            [(0, 5), (25, 30)]
+        );
+        assert_eq!(range_diff(&[(0, 10)], &[]), [(0, 10)]);
+        assert!(range_diff(&[(3, 5)], &[(0, 10)]).is_empty());
     }
 }

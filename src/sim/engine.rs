@@ -266,7 +266,8 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     };
     let mut checks = 0u64;
     let mut next_check = 0u64;
-    let check_every = 10 * NS_PER_SEC;
+    // At most ~30 full data verifications per run (each is O(frames)), at least every 10 s.
+    let check_every = (end / 30).max(10 * NS_PER_SEC);
     host.start(now);
     loop {
         log.borrow_mut().now_ns = now;
@@ -347,7 +348,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         host.check(&mut guest);
     }
     let mark_ns = workload.mark_ns.min(end);
-    let metrics = series::metrics(&samples, mark_ns);
+    let metrics = series::metrics(&samples, mark_ns, &log.borrow().hint_times);
     let mut counters = Counters {
         guest: guest.stats,
         invariant_checks: checks,

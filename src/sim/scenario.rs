@@ -111,10 +111,22 @@ enum NumOrStr {
     Str(String),
 }
 
+/// Keeps serde's "missing field" error; replaces anything else with `what`.
+fn keep_missing<E: serde::de::Error>(e: E, what: &str) -> E {
+    if e.to_string().contains("missing field") {
+        e
+    } else {
+        E::custom(what)
+    }
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match NumOrStr::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a size: a string such as \"512MiB\" or an integer")
+        match NumOrStr::deserialize(d).map_err(|e| {
+            keep_missing(
+                e,
+                "expected a size: a string such as \"512MiB\" or an integer",
+            )
         })? {
             NumOrStr::Num(n) => Ok(Self(n)),
             NumOrStr::Str(s) => parse_size(&s).map(Self).map_err(serde::de::Error::custom),
@@ -124,8 +136,9 @@ impl<'de> Deserialize<'de> for ByteSize {
 
 impl<'de> Deserialize<'de> for SimDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match NumOrStr::deserialize(d).map_err(|_| {
-            serde::de::Error::custom(
+        match NumOrStr::deserialize(d).map_err(|e| {
+            keep_missing(
+                e,
                 "expected a duration: a string such as \"30s\" or an integer of seconds",
             )
         })? {
@@ -499,6 +512,58 @@ fn step_offset(src: &str, index: usize) -> Option<usize> {
     None
 }
 
+/// The keys (and their value text) of the table whose header is at or after `from`.
+fn table_keys(src: &str, from: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut first = true;
+    for line in src.get(from..).unwrap_or("").lines() {
+        let t = line.trim_start();
+        if !first && t.starts_with('[') {
+            break;
+        }
+        first = false;
+        if let Some((k, v)) = t.split_once('=') {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// Which key of the table at `from` an error `message` is about: the action name for an
+/// unknown variant, else the first size or duration that does not parse, else the key whose
+/// value the message quotes.
+fn key_in_table(src: &str, from: usize, message: &str) -> Option<String> {
+    let keys = table_keys(src, from);
+    if message.contains("variant") {
+        return Some("do".to_string());
+    }
+    const SIZES: [&str; 6] = [
+        "size",
+        "job_min",
+        "job_max",
+        "file_pool",
+        "reads_per_job",
+        "memory",
+    ];
+    const DURATIONS: [&str; 3] = ["at", "over", "job_time"];
+    for (k, v) in &keys {
+        let text = v.trim_matches('"');
+        let quoted = v.starts_with('"');
+        if SIZES.contains(&k.as_str()) && quoted && parse_size(text).is_err() {
+            return Some(k.clone());
+        }
+        if DURATIONS.contains(&k.as_str()) && quoted && parse_duration(text).is_err() {
+            return Some(k.clone());
+        }
+    }
+    keys.iter()
+        .find(|(_, v)| {
+            let text = v.trim_matches('"');
+            !text.is_empty() && message.contains(text)
+        })
+        .map(|(k, _)| k.clone())
+}
+
 /// Offset of `key =` inside the step starting at `from` (stops at the next table header).
 fn key_offset_after(src: &str, from: usize, key: &str) -> Option<usize> {
     let mut pos = from;
@@ -539,6 +604,11 @@ impl Scenario {
                         {
                             field = Some(rest.to_string());
                         }
+                    }
+                    // An error about a whole table (a step's action is read as a unit): find
+                    // the key inside it that the message is about.
+                    if field.is_none() {
+                        field = key_in_table(src, span.start, &message);
                     }
                     // Point at the offending key itself when it is written inside the table.
                     let at = field

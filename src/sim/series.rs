@@ -22,7 +22,7 @@ pub struct Sample {
 }
 
 /// How fast the memory freed at the end of the workload went back to the host.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReclaimMetrics {
     /// When the workload ended, ns.
     pub mark_ns: u64,
@@ -44,10 +44,15 @@ pub struct ReclaimMetrics {
     pub t90_s: Option<f64>,
     /// See `t50_s`.
     pub t99_s: Option<f64>,
+    /// Seconds after the mark of the first heat-hint hypercall (`None`: none).
+    pub first_report_s: Option<f64>,
+    /// Distinct times (seconds after the mark) at which heat hints were issued: one per
+    /// reporting pass that reported something.
+    pub report_passes_s: Vec<f64>,
 }
 
 /// Computes the metrics of `samples` with the workload ending at `mark_ns`.
-pub fn metrics(samples: &[Sample], mark_ns: u64) -> Option<ReclaimMetrics> {
+pub fn metrics(samples: &[Sample], mark_ns: u64, hint_times_ns: &[u64]) -> Option<ReclaimMetrics> {
     let last = samples.last()?;
     let at_mark = samples
         .iter()
@@ -70,7 +75,16 @@ pub fn metrics(samples: &[Sample], mark_ns: u64) -> Option<ReclaimMetrics> {
             .find(|s| committed_at_mark.saturating_sub(s.host_committed) >= need)
             .map(|s| (s.t_ns - mark_ns) as f64 / 1e9)
     };
+    let mut passes: Vec<f64> = Vec::new();
+    for &t in hint_times_ns.iter().filter(|&&t| t >= mark_ns) {
+        let rel = (t - mark_ns) as f64 / 1e9;
+        if passes.last() != Some(&rel) {
+            passes.push(rel);
+        }
+    }
     Some(ReclaimMetrics {
+        first_report_s: passes.first().copied(),
+        report_passes_s: passes,
         mark_ns,
         committed_at_mark,
         committed_at_end: last.host_committed,
@@ -118,7 +132,14 @@ mod tests {
                 },
             })
             .collect();
-        let m = metrics(&s, 1_000_000_000).unwrap();
+        let m = metrics(
+            &s,
+            1_000_000_000,
+            &[500_000_000, 3_000_000_000, 3_000_000_000, 5_000_000_000],
+        )
+        .unwrap();
+        assert_eq!(m.first_report_s, Some(2.0));
+        assert_eq!(m.report_passes_s, [2.0, 4.0]);
         assert_eq!(m.returnable, 2 * g);
         assert_eq!(m.returned, 2 * g);
         assert_eq!(m.t50_s, Some(3.0));

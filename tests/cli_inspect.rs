@@ -1,0 +1,114 @@
+//! `inspect` on captured /proc files and on the live machine.
+use hv_dynmem::sim::proc::{Inspection, inspect_text};
+use std::process::Command;
+
+fn fixture(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn wsl_fixture_exact_figures() {
+    let i =
+        inspect_text(&fixture("meminfo-wsl.txt"), &fixture("buddyinfo-wsl.txt")).expect("parse");
+    assert_eq!(i.total, 16_283_228 * 1024);
+    assert_eq!(i.free, 9_512_340 * 1024);
+    assert_eq!(i.cached, 4_871_204 * 1024);
+    // Active(file) + Inactive(file) - Dirty - Writeback - Mapped.
+    assert_eq!(
+        i.droppable_cache,
+        (1_980_608 + 2_991_876 - 1024 - 263_168) * 1024
+    );
+    assert_eq!(i.reportable_by_order.len(), 11);
+    // Order 10: (3 + 600 + 1700) blocks of 4 MiB.
+    assert_eq!(i.reportable_by_order[10], 2303 * (4 << 20));
+    // Order 9 adds (1 + 4 + 60) blocks of 2 MiB.
+    assert_eq!(i.reportable_by_order[9], 2303 * (4 << 20) + 65 * (2 << 20));
+    // Monotone: a lower order can report at least as much.
+    assert!(i.reportable_by_order.windows(2).all(|w| w[0] >= w[1]));
+    // Order 0 is all free memory in the buddy lists.
+    let pages: u64 = [1u64, 1, 1, 1, 1, 1, 1, 0, 1, 1, 3]
+        .iter()
+        .enumerate()
+        .map(|(o, n)| n << o)
+        .sum::<u64>()
+        + [1200u64, 800, 400, 200, 100, 50, 20, 10, 6, 4, 600]
+            .iter()
+            .enumerate()
+            .map(|(o, n)| n << o)
+            .sum::<u64>()
+        + [
+            30000u64, 12000, 6000, 3000, 1500, 800, 400, 200, 100, 60, 1700,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(o, n)| n << o)
+        .sum::<u64>();
+    assert_eq!(i.reportable_by_order[0], pages * 4096);
+    let text = i.render();
+    assert!(text.contains("drop_caches") && text.contains("order"));
+}
+
+#[test]
+fn host_fixture_parses() {
+    let i =
+        inspect_text(&fixture("meminfo-host.txt"), &fixture("buddyinfo-host.txt")).expect("parse");
+    assert!(i.total > 0 && i.reportable_by_order[0] > 0);
+    assert!(
+        i.reportable_by_order[0] <= i.free + (64 << 20),
+        "buddy free ≈ MemFree"
+    );
+}
+
+#[test]
+fn cli_on_fixtures_and_on_the_live_machine() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["inspect", "--json", "--meminfo"])
+        .arg(dir.join("meminfo-wsl.txt"))
+        .arg("--buddyinfo")
+        .arg(dir.join("buddyinfo-wsl.txt"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let i: Inspection = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(i.reportable_by_order[10], 2303 * (4 << 20));
+
+    // The live machine (Linux): whatever it holds, the figures are consistent.
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["inspect", "--json"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let i: Inspection = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(i.total > 0);
+    assert!(i.reportable_by_order.windows(2).all(|w| w[0] >= w[1]));
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .arg("inspect")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("free page reporting could return"));
+}
+
+#[test]
+fn bad_proc_text_is_rejected_with_the_line() {
+    let e = inspect_text(
+        "MemTotal: 1 kB\nMemFree: x kB\n",
+        "Node 0, zone Normal 1 2\n",
+    )
+    .expect_err("bad");
+    assert_eq!((e.file, e.line), ("meminfo", 2));
+    let e = inspect_text("MemTotal: 1 kB\n", "Node 0, zone Normal 1 2\nNode x\n").expect_err("bad");
+    assert_eq!((e.file, e.line), ("buddyinfo", 2));
+}

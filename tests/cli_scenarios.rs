@@ -1,0 +1,204 @@
+//! Bad scenario files are rejected with the line and the field; nothing partial is written.
+use hv_dynmem::sim::scenario::Scenario;
+use std::process::Command;
+
+const GOOD_HEAD: &str = "name = \"t\"\nduration = \"1m\"\n[guest]\nmemory = \"1GiB\"\n";
+
+fn err(src: &str) -> hv_dynmem::sim::scenario::ScenarioError {
+    Scenario::parse(src, "t.toml").expect_err("must be rejected")
+}
+
+#[test]
+fn unknown_field_in_a_step_names_line_and_field() {
+    let src = format!(
+        "{GOOD_HEAD}[[step]]\nat = \"1s\"\ndo = \"alloc\"\nprocess = \"a\"\nsize = \"1MiB\"\nsizee = 3\n"
+    );
+    let e = err(&src);
+    assert_eq!(e.line, Some(10), "{e}");
+    assert_eq!(e.field.as_deref(), Some("sizee"), "{e}");
+    assert!(e.to_string().starts_with("t.toml:10:"), "{e}");
+}
+
+#[test]
+fn bad_size_names_line_and_field() {
+    let src = format!(
+        "{GOOD_HEAD}[[step]]\nat = \"1s\"\ndo = \"alloc\"\nprocess = \"a\"\nsize = \"3XB\"\n"
+    );
+    let e = err(&src);
+    assert_eq!(e.line, Some(9), "{e}");
+    assert_eq!(e.field.as_deref(), Some("size"), "{e}");
+    assert!(e.message.contains("3XB"), "{e}");
+}
+
+#[test]
+fn bad_duration_and_unknown_action() {
+    let e = err("name = \"t\"\nduration = \"1 fortnight\"\n[guest]\nmemory = \"1GiB\"\n");
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("duration")),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{GOOD_HEAD}[[step]]\nat = \"1s\"\ndo = \"explode\"\n"
+    ));
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.contains("explode"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_the_field() {
+    let e = err(
+        "name = \"t\"\nduration = \"1m\"\n[guest]\nmemory = \"1GiB\"\n[reporting]\norder = 11\n",
+    );
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(6), Some("order")),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{GOOD_HEAD}[[step]]\nat = \"2m\"\ndo = \"compact\"\n"
+    ));
+    assert_eq!((e.line, e.field.as_deref()), (Some(6), Some("at")), "{e}");
+    let e = err(&format!(
+        "{GOOD_HEAD}[[step]]\nat = \"1s\"\ndo = \"drop_caches\"\nlevel = 4\n"
+    ));
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(8), Some("level")),
+        "{e}"
+    );
+    let e = err("name = \"t\"\nduration = \"1m\"\n[guest]\nmemory = \"100MiB\"\n");
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(4), Some("memory")),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_field_and_syntax_error() {
+    let e = err("name = \"t\"\n[guest]\nmemory = \"1GiB\"\n");
+    assert_eq!(e.field.as_deref(), Some("duration"), "{e}");
+    let e = err("name = \"t\"\nduration = \n");
+    assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
+fn the_binary_rejects_a_bad_file_and_writes_nothing() {
+    let dir = std::env::temp_dir().join(format!("hvdm-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "{GOOD_HEAD}[[step]]\nat = \"1s\"\ndo = \"alloc\"\nprocess = \"a\"\nsize = \"3XB\"\n"
+        ),
+    )
+    .expect("write");
+    let plot = dir.join("out.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["simulate", "--scenario"])
+        .arg(&bad)
+        .arg("--plot")
+        .arg(&plot)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml:9:") && stderr.contains("field `size`"),
+        "{stderr}"
+    );
+    assert!(!plot.exists());
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("dir").count(),
+        1,
+        "only the scenario file"
+    );
+    // Missing file and unknown option.
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["simulate", "-s", "/nonexistent/x.toml"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read scenario file"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["simulate", "--frobnicate"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_writes_plot_csv_json_and_trace() {
+    let dir = std::env::temp_dir().join(format!("hvdm-cli-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let (plot, csv, trace) = (dir.join("p.svg"), dir.join("s.csv"), dir.join("t.jsonl"));
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args([
+            "simulate",
+            "-s",
+            "alloc-free-1g",
+            "--compare",
+            "--json",
+            "--check",
+            "--plot",
+        ])
+        .arg(&plot)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--trace-out")
+        .arg(&trace)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let runs = v["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0]["metrics"]["returned"].as_u64().unwrap_or(0) >= 1 << 30);
+    assert_eq!(runs[1]["metrics"]["returned"].as_u64(), Some(0));
+    let svg = std::fs::read_to_string(&plot).expect("plot");
+    assert!(svg.starts_with("<svg") && svg.contains("host-committed"));
+    let csv = std::fs::read_to_string(&csv).expect("csv");
+    assert!(csv.starts_with("run,t_s,"));
+    assert!(csv.lines().count() > 1000);
+    let lines = std::fs::read_to_string(&trace).expect("trace");
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    assert!(lines.contains("HvExtCallMemoryHeatHint"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn scenarios_and_decode_subcommands() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .arg("scenarios")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    for n in [
+        "wsl-build",
+        "alloc-free",
+        "pagecache-drop",
+        "fragmentation",
+        "hyperv-dm",
+    ] {
+        assert!(s.contains(n), "{s}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
+        .args(["decode", "zz"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a hex byte"));
+}
