@@ -18,14 +18,20 @@ impl Channel for KernelChannel {
         transaction_id: u64,
         _completion_requested: bool,
     ) -> Result<SendOk, SendError> {
-        let len = u32::try_from(payload.len())
-            .map_err(|_| SendError::TooLarge { len: payload.len(), max: vmbus::DM_MAX_PAYLOAD })?;
+        let len = u32::try_from(payload.len()).map_err(|_| SendError::TooLarge {
+            len: payload.len(),
+            max: vmbus::DM_MAX_PAYLOAD,
+        })?;
         // SAFETY: `payload` is valid for `len` bytes during the call; the kernel copies it into
         // the ring.
         let ret = unsafe { k::kglue_vmbus_send(payload.as_ptr(), len, transaction_id) };
         match ret {
-            0 => Ok(SendOk { signal_needed: false }),
-            e if e == -EAGAIN => Err(SendError::Full { needed: vmbus::packet::PACKET_OVERHEAD + payload.len() }),
+            0 => Ok(SendOk {
+                signal_needed: false,
+            }),
+            e if e == -EAGAIN => Err(SendError::Full {
+                needed: vmbus::packet::PACKET_OVERHEAD + payload.len(),
+            }),
             _ => Err(SendError::Closed),
         }
     }
@@ -44,7 +50,10 @@ impl Channel for KernelChannel {
                 len: len as usize,
                 signal_needed: false,
             })),
-            e if e == -ENOBUFS => Err(RecvError::BufferTooSmall { len: len as usize, buf: buf.len() }),
+            e if e == -ENOBUFS => Err(RecvError::BufferTooSmall {
+                len: len as usize,
+                buf: buf.len(),
+            }),
             _ => Err(RecvError::Closed),
         }
     }

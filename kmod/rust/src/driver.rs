@@ -86,9 +86,17 @@ pub extern "C" fn hvdm_drv_step(_arg: *mut c_void) -> c_int {
                 }
             }
             Event::InitFailed(why) => log::error!("handshake failed: {why}"),
+            // Later core versions add events (e.g. the channel closing); they all mean the
+            // core has stopped, which `next_deadline` already reflects.
+            #[allow(unreachable_patterns, reason = "depends on the core's version")]
+            other => log::warn!("driver core stopped: {other:?}"),
         }
     }
-    if let Some(why) = REPORTING.lock().as_mut().and_then(|r| r.reporter.poll_disable()) {
+    if let Some(why) = REPORTING
+        .lock()
+        .as_mut()
+        .and_then(|r| r.reporter.poll_disable())
+    {
         log::warn!("disabling page reporting: {why}");
         // SAFETY: no arguments; we are in the work item, never in the report callback.
         unsafe { k::kglue_drv_reporting_disable() };

@@ -77,7 +77,13 @@ pub fn st_reporting_state() -> u32 {
 
 /// The kernel's memory statistics, in 4 KiB pages.
 pub fn meminfo() -> MemInfo {
-    let mut m = MemInfo { totalram: 0, freeram: 0, available: 0, committed: 0, page_size: 0 };
+    let mut m = MemInfo {
+        totalram: 0,
+        freeram: 0,
+        available: 0,
+        committed: 0,
+        page_size: 0,
+    };
     // SAFETY: `m` is a valid, writable `kglue_meminfo` for the duration of the call.
     unsafe { k::kglue_meminfo(&mut m) };
     m

@@ -4,7 +4,10 @@
 //! not the kernel's per-CPU pages, so nothing here needs interrupts disabled: the owner keeps
 //! the backend behind a lock for the duration of a batch. The call itself is the kernel's
 //! `hv_do_hypercall()` in the C glue (the hypercall page set up by the kernel's Hyper-V code).
-#![expect(unsafe_code, reason = "FFI: the hypercall and the physical address lookup")]
+#![expect(
+    unsafe_code,
+    reason = "FFI: the hypercall and the physical address lookup"
+)]
 
 use alloc::boxed::Box;
 use hvcall::{Control, HvPage, HypercallBackend, HypercallOutput};
@@ -30,7 +33,12 @@ impl KernelHypercalls {
                 k::kglue_virt_to_phys((&raw const *output).cast()),
             )
         };
-        Self { input, output, input_gpa, output_gpa }
+        Self {
+            input,
+            output,
+            input_gpa,
+            output_gpa,
+        }
     }
 }
 

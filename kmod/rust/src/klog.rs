@@ -11,6 +11,14 @@ pub struct KernelLog;
 
 static LOGGER: KernelLog = KernelLog;
 
+/// Self-test mode: log records become indented KTAP diagnostic lines (`    # log: ...`).
+static KTAP_MODE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Turns self-test mode on (the self-test module) or off.
+pub fn set_ktap_mode(on: bool) {
+    KTAP_MODE.store(on, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Installs the logger (idempotent) with `max` as the level filter.
 pub fn init(max: LevelFilter) {
     // A second install fails harmlessly: the logger is already ours.
@@ -28,7 +36,11 @@ pub struct LineBuf {
 impl LineBuf {
     /// An empty line.
     pub const fn new() -> Self {
-        Self { buf: [0; 256], len: 0, truncated: false }
+        Self {
+            buf: [0; 256],
+            len: 0,
+            truncated: false,
+        }
     }
 
     /// The bytes written so far (with a `...` marker if the line was cut).
@@ -74,7 +86,12 @@ impl Log for KernelLog {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        if KTAP_MODE.load(core::sync::atomic::Ordering::Relaxed) {
+            print(3, format_args!("    # log: {}", record.args()));
+        } else {
             print(record.level() as u32, *record.args());
         }
     }

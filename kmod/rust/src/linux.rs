@@ -29,7 +29,10 @@ pub struct LinuxMemory {
 impl LinuxMemory {
     /// An adapter; `memory_block_pages` is `memory_block_size_bytes() / 4096`.
     pub fn new(memory_block_pages: u64) -> Self {
-        Self { counters: MemCounters::default(), block_pages: memory_block_pages }
+        Self {
+            counters: MemCounters::default(),
+            block_pages: memory_block_pages,
+        }
     }
 
     /// What the adapter did so far.
@@ -41,7 +44,11 @@ impl LinuxMemory {
 impl GuestMemory for LinuxMemory {
     fn stats(&self) -> MemStats {
         let m = ffi::meminfo();
-        MemStats { available: m.available, committed: m.committed, total: m.totalram }
+        MemStats {
+            available: m.available,
+            committed: m.committed,
+            total: m.totalram,
+        }
     }
 
     fn alloc_block(&mut self, order: u8) -> Option<Pfn> {

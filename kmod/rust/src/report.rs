@@ -35,7 +35,10 @@ pub fn convert(blocks: &[Block], out: &mut [(u64, u8); CAPACITY]) -> Result<usiz
             .filter(|&o| u32::from(o) <= hyperv_bindings::kernel::HVB_MAX_ORDER as u32)
             .ok_or(BatchError::BadOrder(b.order))?;
         if b.pfn & ((1u64 << order) - 1) != 0 {
-            return Err(BatchError::Misaligned { pfn: b.pfn, order: b.order });
+            return Err(BatchError::Misaligned {
+                pfn: b.pfn,
+                order: b.order,
+            });
         }
         *slot = (b.pfn, order);
     }

@@ -6,7 +6,10 @@
 //! (`kglue_guarded_call`), which returns `-EFAULT` to the C caller. Memory and pages owned by
 //! the abandoned Rust state are deliberately leaked: a driver in an unknown state must not give
 //! back pages the host may still own.
-#![expect(unsafe_code, reason = "GlobalAlloc and the panic handler are FFI by nature")]
+#![expect(
+    unsafe_code,
+    reason = "GlobalAlloc and the panic handler are FFI by nature"
+)]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::panic::PanicInfo;

@@ -21,7 +21,10 @@ pub fn run() -> c_int {
     t.check(
         stats_before.total == before.totalram && before.totalram > 0,
         "stats_match_si_meminfo",
-        format_args!("stats {stats_before:?}, si_meminfo total {}", before.totalram),
+        format_args!(
+            "stats {stats_before:?}, si_meminfo total {}",
+            before.totalram
+        ),
     );
 
     // 16 x 2 MiB and 64 x 4 KiB, as a balloon request would take them.
@@ -45,7 +48,11 @@ pub fn run() -> c_int {
         format_args!("took {pages} pages in {} blocks", taken.len()),
     );
     let aligned = taken.iter().all(|&(p, n)| p % n == 0);
-    t.check(aligned, "blocks_naturally_aligned", format_args!("{taken:?}"));
+    t.check(
+        aligned,
+        "blocks_naturally_aligned",
+        format_args!("{taken:?}"),
+    );
 
     let during = ffi::meminfo();
     t.check(
@@ -87,7 +94,12 @@ pub fn run() -> c_int {
     );
     t.diag(format_args!(
         "ballooned {pages} pages: totalram {} -> {} -> {}, freeram {} -> {} -> {}",
-        before.totalram, during.totalram, after.totalram, before.freeram, during.freeram, after.freeram
+        before.totalram,
+        during.totalram,
+        after.totalram,
+        before.freeram,
+        during.freeram,
+        after.freeram
     ));
     t.finish()
 }

@@ -33,7 +33,9 @@ struct RingChannel<'a> {
 impl Channel for RingChannel<'_> {
     fn send(&mut self, payload: &[u8], id: u64, completion: bool) -> Result<SendOk, SendError> {
         match self.out.write_in_band(id, completion, payload) {
-            Ok(w) => Ok(SendOk { signal_needed: w.signal }),
+            Ok(w) => Ok(SendOk {
+                signal_needed: w.signal,
+            }),
             Err(vmbus::ring::WriteError::Full { needed, .. }) => Err(SendError::Full { needed }),
             Err(_) => Err(SendError::Corrupt("outgoing ring")),
         }
@@ -49,7 +51,9 @@ impl Channel for RingChannel<'_> {
                 len: p.len,
                 signal_needed: p.signal,
             })),
-            Err(ReadError::BufferTooSmall { len, buf }) => Err(RecvError::BufferTooSmall { len, buf }),
+            Err(ReadError::BufferTooSmall { len, buf }) => {
+                Err(RecvError::BufferTooSmall { len, buf })
+            }
             Err(ReadError::Corrupt(_)) => Err(RecvError::Corrupt("incoming ring")),
         }
     }
@@ -95,10 +99,21 @@ pub fn run() -> c_int {
         t.check(false, "rings", format_args!("ring setup failed"));
         return t.finish();
     };
-    let mut ch = RingChannel { out: gout, inc: ginc };
-    let mut host = Host { out: hout, inc: hinc, buf: Vec::new(), next_id: 100 };
+    let mut ch = RingChannel {
+        out: gout,
+        inc: ginc,
+    };
+    let mut host = Host {
+        out: hout,
+        inc: hinc,
+        buf: Vec::new(),
+        next_id: 100,
+    };
     let mut mem = LinuxMemory::new(32768);
-    let config = Config { pressure_report_delay: 0, ..Config::default() };
+    let config = Config {
+        pressure_report_delay: 0,
+        ..Config::default()
+    };
     let mut drv = Driver::new(config, 32768);
     let mut now = ffi::now_ns();
 
@@ -108,19 +123,31 @@ pub fn run() -> c_int {
     let version_ok = first.as_deref().and_then(|b| parse(b).ok()).is_some_and(|m| {
         matches!(m, Message::VersionRequest(v) if v.version() == Version::WIN10 && !v.is_last_attempt())
     });
-    t.check(version_ok, "version_request_2_0", format_args!("first message {first:?}"));
+    t.check(
+        version_ok,
+        "version_request_2_0",
+        format_args!("first message {first:?}"),
+    );
     host.send(encode::version_response(1, true).as_bytes());
     drv.on_channel_interrupt(&mut ch, &mut mem, now);
     let caps = host.recv().map(|n| host.buf[..n].to_vec());
-    let caps_ok = caps.as_deref().and_then(|b| parse(b).ok()).is_some_and(|m| {
-        matches!(m, Message::CapabilitiesReport(c) if c.caps().balloon() && c.caps().hot_add())
-    });
-    t.check(caps_ok, "capabilities_report", format_args!("second message {caps:?}"));
+    let caps_ok = caps.as_deref().and_then(|b| parse(b).ok()).is_some_and(
+        |m| matches!(m, Message::CapabilitiesReport(c) if c.caps().balloon() && c.caps().hot_add()),
+    );
+    t.check(
+        caps_ok,
+        "capabilities_report",
+        format_args!("second message {caps:?}"),
+    );
     host.send(encode::capabilities_response(2, true, false, false).as_bytes());
     drv.on_channel_interrupt(&mut ch, &mut mem, now);
     let connected = core::iter::from_fn(|| drv.poll_event())
         .any(|e| matches!(e, Event::Connected { version } if version == Version::WIN10));
-    t.check(connected, "connected_at_2_0", format_args!("state {:?}", drv.state()));
+    t.check(
+        connected,
+        "connected_at_2_0",
+        format_args!("state {:?}", drv.state()),
+    );
 
     // A status report, computed from the kernel's own statistics.
     now += 2_000_000_000;
@@ -173,11 +200,18 @@ pub fn run() -> c_int {
         format_args!("totalram {} -> {}", before.totalram, during.totalram),
     );
     let unique = {
-        let mut v: Vec<(u64, u64)> = given.iter().map(|r| (r.start_page(), r.end_page())).collect();
+        let mut v: Vec<(u64, u64)> = given
+            .iter()
+            .map(|r| (r.start_page(), r.end_page()))
+            .collect();
         v.sort_unstable();
         v.windows(2).all(|w| w[0].1 <= w[1].0)
     };
-    t.check(unique, "balloon_ranges_disjoint", format_args!("overlapping ranges {given:?}"));
+    t.check(
+        unique,
+        "balloon_ranges_disjoint",
+        format_args!("overlapping ranges {given:?}"),
+    );
 
     // Unballoon exactly what was given.
     let req = encode::unballoon_request(4, false, u32::try_from(given.len()).unwrap_or(u32::MAX));
@@ -195,16 +229,20 @@ pub fn run() -> c_int {
         }
         now += 20_000_000;
     }
-    t.check(sent && acked, "unballoon_acknowledged", format_args!("sent {sent}, acked {acked}"));
+    t.check(
+        sent && acked,
+        "unballoon_acknowledged",
+        format_args!("sent {sent}, acked {acked}"),
+    );
     let after = ffi::meminfo();
     t.check(
         after.totalram == before.totalram,
         "unballoon_totalram_restored",
-        format_args!("totalram {} -> {} -> {}", before.totalram, during.totalram, after.totalram),
+        format_args!(
+            "totalram {} -> {} -> {}",
+            before.totalram, during.totalram, after.totalram
+        ),
     );
-    t.diag(format_args!(
-        "driver counters: {:?}",
-        drv.counters()
-    ));
+    t.diag(format_args!("driver counters: {:?}", drv.counters()));
     t.finish()
 }

@@ -54,7 +54,9 @@ impl Ktap {
 type Test = (&'static core::ffi::CStr, fn() -> c_int);
 
 /// The Rust suite, in order.
-const TESTS: &[Test] = &[(c"runtime", runtime), (c"balloon", balloon::run),
+const TESTS: &[Test] = &[
+    (c"runtime", runtime),
+    (c"balloon", balloon::run),
     (c"dm_core", dm_core::run),
     (c"page_reporting", reporting::run),
 ];
@@ -88,6 +90,7 @@ pub extern "C" fn hvdm_selftest_panic(_arg: *mut c_void) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn hvdm_selftest_run(index: *mut c_void) -> c_int {
     crate::klog::init(log::LevelFilter::Info);
+    crate::klog::set_ktap_mode(true);
     match TESTS.get(index as usize) {
         Some((_, body)) => body(),
         None => -1,
@@ -100,10 +103,22 @@ fn runtime() -> c_int {
     let mut t = Ktap::start("runtime", 3);
     let mut v: Vec<u64> = (0..1000u64).rev().collect();
     v.sort_unstable();
-    t.check(v.iter().enumerate().all(|(i, &x)| x == i as u64), "alloc_vec_sort", format_args!("{:?}", v.get(..4)));
+    t.check(
+        v.iter().enumerate().all(|(i, &x)| x == i as u64),
+        "alloc_vec_sort",
+        format_args!("{:?}", v.get(..4)),
+    );
     let big = alloc::boxed::Box::new([7u8; 8192]);
-    t.check(big.iter().all(|&b| b == 7), "alloc_8k_box", format_args!("contents differ"));
+    t.check(
+        big.iter().all(|&b| b == 7),
+        "alloc_8k_box",
+        format_args!("contents differ"),
+    );
     let q = (1u128 << 80) / 3;
-    t.check(q as u64 == 0x5555_5555_5555_5555, "u128_division", format_args!("{q:#x}"));
+    t.check(
+        q as u64 == 0x5555_5555_5555_5555,
+        "u128_division",
+        format_args!("{q:#x}"),
+    );
     t.finish()
 }

@@ -103,7 +103,10 @@ impl HypercallBackend for RecordingBackend {
                 return self.violate("range log full");
             }
             let raw = self.qword(1 + i);
-            self.ranges.push(Range { raw, batch: self.batch });
+            self.ranges.push(Range {
+                raw,
+                batch: self.batch,
+            });
         }
         HypercallOutput::new(HvStatus::SUCCESS, count)
     }
@@ -144,7 +147,9 @@ pub extern "C" fn hvdm_selftest_report(arg: *mut c_void) -> c_int {
             rec.blocks.push((b.pfn, b.order, rec.batches));
         }
     }
-    let Rec { reporter, backend, .. } = rec;
+    let Rec {
+        reporter, backend, ..
+    } = rec;
     match crate::report::report(reporter, &mut *backend, blocks) {
         Ok(()) => 0,
         Err(_) => {
@@ -156,7 +161,11 @@ pub extern "C" fn hvdm_selftest_report(arg: *mut c_void) -> c_int {
 
 /// `[first pfn, end pfn)` of a range, decoded with hvcall's accessors.
 fn span(r: GpaPageRange) -> (u64, u64) {
-    let first = if r.largepage() { r.base_large_pfn() << 9 } else { r.basepfn() };
+    let first = if r.largepage() {
+        r.base_large_pfn() << 9
+    } else {
+        r.basepfn()
+    };
     (first, first + r.units() * r.unit().frames())
 }
 
@@ -174,10 +183,16 @@ fn span_kernel(raw: u64) -> (u64, u64) {
     }
 }
 
-#[expect(unsafe_code, reason = "reading the bitfield views of a plain-integer union")]
+#[expect(
+    unsafe_code,
+    reason = "reading the bitfield views of a plain-integer union"
+)]
 fn union_views(
     u: k::hv_gpa_page_range,
-) -> (k::hv_gpa_page_range__bindgen_ty_1, k::hv_gpa_page_range__bindgen_ty_2) {
+) -> (
+    k::hv_gpa_page_range__bindgen_ty_1,
+    k::hv_gpa_page_range__bindgen_ty_2,
+) {
     // SAFETY: every view of `hv_gpa_page_range` is a u64-sized bitfield struct: any bit
     // pattern is valid for each.
     unsafe { (u.page, u.__bindgen_anon_1) }
@@ -211,7 +226,11 @@ pub fn run() -> c_int {
         last_batch_ns: 0,
     });
     let reg = ffi::st_reporting_register(ORDER);
-    t.check(reg == 0, "register_with_kernel_core", format_args!("page_reporting_register: {reg}"));
+    t.check(
+        reg == 0,
+        "register_with_kernel_core",
+        format_args!("page_reporting_register: {reg}"),
+    );
     if reg != 0 {
         *REC.lock() = None;
         return t.finish();
@@ -223,8 +242,10 @@ pub fn run() -> c_int {
         let r = r.as_ref().map_or((0, 0), |r| (r.batches, r.last_batch_ns));
         r.0 > 0 && ffi::st_reporting_state() == 0 && ffi::now_ns() - r.1 > 3_000_000_000
     });
-    let (sweep_batches, sweep_blocks) =
-        REC.lock().as_ref().map_or((0, 0), |r| (r.batches, r.blocks.len()));
+    let (sweep_batches, sweep_blocks) = REC
+        .lock()
+        .as_ref()
+        .map_or((0, 0), |r| (r.batches, r.blocks.len()));
     t.check(
         swept.is_some() && sweep_batches > 0,
         "kernel_sweep_batches",
@@ -277,9 +298,9 @@ pub fn run() -> c_int {
 
     // 3. Every freed block must come back inside a block the kernel reports after the mark.
     let covered = |rec: &Rec, pfn: u64, pages: u64| {
-        rec.blocks[mark.min(rec.blocks.len())..].iter().any(|&(p, o, _)| {
-            o < 64 && p <= pfn && pfn + pages <= p + (1u64 << o)
-        })
+        rec.blocks[mark.min(rec.blocks.len())..]
+            .iter()
+            .any(|&(p, o, _)| o < 64 && p <= pfn && pfn + pages <= p + (1u64 << o))
     };
     let took = wait_until(30_000, || {
         let r = REC.lock();
@@ -297,7 +318,10 @@ pub fn run() -> c_int {
     };
     let (big_cov, small_cov) = (
         big.iter().filter(|&&p| covered(&rec, p, BIG_PAGES)).count(),
-        small_freed.iter().filter(|&&p| covered(&rec, p, step)).count(),
+        small_freed
+            .iter()
+            .filter(|&&p| covered(&rec, p, step))
+            .count(),
     );
     // Freed blocks sit at the head of their free lists, so the kernel may hand part of one out
     // again before the next pass: require the freed amount in bytes, and nearly every block.
@@ -326,8 +350,15 @@ pub fn run() -> c_int {
     ));
 
     // 4. What the kernel handed over.
-    let aligned = rec.blocks.iter().all(|&(p, o, _)| o < 64 && p & ((1u64 << o) - 1) == 0);
-    t.check(aligned, "kernel_blocks_aligned", format_args!("a block is not aligned to its order"));
+    let aligned = rec
+        .blocks
+        .iter()
+        .all(|&(p, o, _)| o < 64 && p & ((1u64 << o) - 1) == 0);
+    t.check(
+        aligned,
+        "kernel_blocks_aligned",
+        format_args!("a block is not aligned to its order"),
+    );
     let min_order = rec.blocks.iter().map(|b| b.1).min().unwrap_or(0);
     t.check(
         min_order >= ORDER && rec.largest_batch <= report_capacity(),
@@ -340,7 +371,10 @@ pub fn run() -> c_int {
     t.check(
         rec.backend.violation.is_none() && rec.refused == 0,
         "hypercalls_well_formed",
-        format_args!("violation {:?}, {} batches refused", rec.backend.violation, rec.refused),
+        format_args!(
+            "violation {:?}, {} batches refused",
+            rec.backend.violation, rec.refused
+        ),
     );
     let one_to_one = ranges.len() == rec.blocks.len()
         && ranges.iter().zip(&rec.blocks).all(|(r, &(p, o, b))| {
@@ -356,14 +390,23 @@ pub fn run() -> c_int {
         let (first, _) = span(g);
         g.largepage() == (o >= 9) && first % g.unit().frames() == 0
     });
-    t.check(units_ok, "ranges_use_linux_units_and_are_aligned", format_args!("a range uses the wrong unit"));
-    let kernel_view = ranges.iter().all(|r| span_kernel(r.raw) == span(GpaPageRange::from_bits(r.raw)));
+    t.check(
+        units_ok,
+        "ranges_use_linux_units_and_are_aligned",
+        format_args!("a range uses the wrong unit"),
+    );
+    let kernel_view = ranges
+        .iter()
+        .all(|r| span_kernel(r.raw) == span(GpaPageRange::from_bits(r.raw)));
     t.check(
         kernel_view,
         "ranges_decode_identically_with_kernel_bitfields",
         format_args!("hvcall and the kernel's hv_gpa_page_range disagree"),
     );
-    let small_ranges = ranges.iter().filter(|r| !GpaPageRange::from_bits(r.raw).largepage()).count();
+    let small_ranges = ranges
+        .iter()
+        .filter(|r| !GpaPageRange::from_bits(r.raw).largepage())
+        .count();
     t.check(
         small_ranges > 0 && small_ranges < ranges.len(),
         "both_4k_and_2m_encodings_seen",
@@ -372,7 +415,9 @@ pub fn run() -> c_int {
     let stats = rec.reporter.stats();
     let bytes: u64 = rec.blocks.iter().map(|&(_, o, _)| 4096u64 << o).sum();
     t.check(
-        stats.batches == u64::from(rec.batches) && stats.bytes_reported == bytes && stats.batches_failed == 0,
+        stats.batches == u64::from(rec.batches)
+            && stats.bytes_reported == bytes
+            && stats.batches_failed == 0,
         "reporter_counters_match_kernel_batches",
         format_args!(
             "stats: {} batches, {} bytes; kernel: {} batches, {bytes} bytes",
