@@ -143,7 +143,9 @@ pub extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
         let b = &*(arg as *const k::kglue_batch);
         core::slice::from_raw_parts(b.blocks, b.count as usize)
     };
-    let mut guard = REPORTING.lock();
+    // Never wait here: a step holding the lock briefly means this batch simply goes back
+    // unreported (and a context that panicked holding it must not stall the kernel's work).
+    let Some(mut guard) = REPORTING.try_lock() else { return -1 };
     let Some(r) = guard.as_mut() else { return -1 };
     match crate::report::report(&mut r.reporter, &mut r.backend, blocks) {
         Ok(()) => 0,
@@ -174,14 +176,20 @@ pub extern "C" fn hvdm_drv_debugfs(arg: *mut c_void) -> c_int {
     // SAFETY: as above: `data` points to `cap` writable bytes owned by the caller.
     let bytes = unsafe { core::slice::from_raw_parts_mut(kb.data, kb.cap) };
     let mut w = BufWriter { buf: bytes, len: 0 };
-    if let Some(st) = DRIVER.lock().as_ref() {
+    let Some(driver) = DRIVER.try_lock() else {
+        let _ = writeln!(w, "busy: a driver step is running, read again");
+        kb.len = w.len;
+        return 0;
+    };
+    if let Some(st) = driver.as_ref() {
         let _ = write!(w, "{}", st.driver.debugfs(&st.mem));
         let c = st.mem.counters();
         let _ = writeln!(w, "{:<22}: {}", "balloon_blocks", c.blocks_allocated);
         let _ = writeln!(w, "{:<22}: {}", "balloon_alloc_failures", c.alloc_failures);
         let _ = writeln!(w, "{:<22}: {}", "balloon_pages_freed", c.pages_freed);
     }
-    match REPORTING.lock().as_ref() {
+    drop(driver);
+    match REPORTING.try_lock().as_ref().and_then(|r| r.as_ref()) {
         Some(r) => {
             let s = r.reporter.stats();
             let _ = writeln!(w, "{:<22}: {:?}", "reporting", r.reporter.state());
