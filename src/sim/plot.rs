@@ -77,6 +77,32 @@ fn time_label(secs: f64) -> String {
     }
 }
 
+/// At most about `max` samples: every k-th one, keeping the last, and within each stride the
+/// sample with the highest host-committed value (so short peaks stay visible).
+fn decimate(samples: &[Sample], max: usize) -> Vec<Sample> {
+    let k = samples.len().div_ceil(max.max(1)).max(1);
+    if k == 1 {
+        return samples.to_vec();
+    }
+    let mut out: Vec<Sample> = samples
+        .chunks(k)
+        .filter_map(|c| {
+            let first = c.first()?;
+            let peak = c.iter().max_by_key(|s| s.host_committed)?;
+            Some(Sample {
+                host_committed: peak.host_committed,
+                ..*first
+            })
+        })
+        .collect();
+    if let (Some(l), Some(o)) = (samples.last(), out.last()) {
+        if l.t_ns != o.t_ns {
+            out.push(*l);
+        }
+    }
+    out
+}
+
 /// Draws the panels into one SVG document.
 pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
     let h = TOP + PANEL_H * panels.len() as f64 + 10.0;
@@ -185,6 +211,7 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
         if p.samples.is_empty() {
             continue;
         }
+        let pts = decimate(p.samples, 1200);
         // Stacked areas: used, used+cache, total.
         let layers: [(&str, fn(&Sample) -> u64, fn(&Sample) -> u64); 3] = [
             (C_FREE, |x| x.used + x.cache, |x| x.total),
@@ -193,7 +220,7 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
         ];
         for (color, lo, hi) in layers {
             let mut d = String::new();
-            for (i, x) in p.samples.iter().enumerate() {
+            for (i, x) in pts.iter().enumerate() {
                 let _ = write!(
                     d,
                     "{}{:.1},{:.1} ",
@@ -202,14 +229,14 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
                     ys(gib(hi(x)))
                 );
             }
-            for x in p.samples.iter().rev() {
+            for x in pts.iter().rev() {
                 let _ = write!(d, "L{:.1},{:.1} ", xs(x.t_ns), ys(gib(lo(x))));
             }
             let _ = writeln!(s, r#"<path d="{d}Z" fill="{color}" stroke="none"/>"#);
         }
         // Host-committed line.
         let mut d = String::new();
-        for (i, x) in p.samples.iter().enumerate() {
+        for (i, x) in pts.iter().enumerate() {
             let _ = write!(
                 d,
                 "{}{:.1},{:.1} ",
