@@ -28,7 +28,10 @@ fn bench(c: &mut Criterion) {
         sc.reporting.policy = policy;
         let secs = sc.duration.0 / 1_000_000_000;
         g.throughput(Throughput::Elements(secs));
-        let cfg = RunConfig { seed: 1, ..RunConfig::default() };
+        let cfg = RunConfig {
+            seed: 1,
+            ..RunConfig::default()
+        };
         // One untimed run to print what the bench simulates.
         let r = run(&sc, &cfg).expect("run");
         eprintln!(

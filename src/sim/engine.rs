@@ -154,7 +154,7 @@ pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
             t.samples.len()
         ),
         duration: SimDuration(span + 121 * NS_PER_SEC),
-        sample: SimDuration((t.period_ns.max(NS_PER_SEC / 10)).min(NS_PER_SEC)),
+        sample: SimDuration(t.period_ns.clamp(NS_PER_SEC / 10, NS_PER_SEC)),
         guest: GuestSpec {
             memory: ByteSize(total.max(256 << 20)),
             kernel: ByteSize(kernel.div_ceil(PAGE) * PAGE),

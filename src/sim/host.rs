@@ -133,10 +133,7 @@ impl Host {
     /// (the harness poisons them and flags any allocated frame), and the batch is completed.
     pub fn report_pass(&mut self, engine: &mut ReportingEngine, guest: &mut Guest, now: Duration) {
         engine.set_order_floor(self.reporter.order_floor());
-        loop {
-            let Some(batch) = engine.poll(guest.buddy_mut(), now).map(<[_]>::to_vec) else {
-                break;
-            };
+        while let Some(batch) = engine.poll(guest.buddy_mut(), now).map(<[_]>::to_vec) {
             let r = {
                 let mut rec =
                     Recording::new(guest.harness_mut().hypervisor_mut(), self.log.clone());

@@ -77,6 +77,9 @@ fn time_label(secs: f64) -> String {
     }
 }
 
+/// An area: colour, lower edge, upper edge.
+type Layer = (&'static str, fn(&Sample) -> u64, fn(&Sample) -> u64);
+
 /// At most about `max` samples: every k-th one, keeping the last, and within each stride the
 /// sample with the highest host-committed value (so short peaks stay visible).
 fn decimate(samples: &[Sample], max: usize) -> Vec<Sample> {
@@ -213,7 +216,7 @@ pub fn render(title: &str, panels: &[Panel<'_>]) -> String {
         }
         let pts = decimate(p.samples, 1200);
         // Stacked areas: used, used+cache, total.
-        let layers: [(&str, fn(&Sample) -> u64, fn(&Sample) -> u64); 3] = [
+        let layers: [Layer; 3] = [
             (C_FREE, |x| x.used + x.cache, |x| x.total),
             (C_CACHE, |x| x.used, |x| x.used + x.cache),
             (C_USED, |_| 0, |x| x.used),

@@ -856,7 +856,7 @@ mod tests {
     #[test]
     fn every_builtin_parses() {
         for (name, _) in BUILTIN {
-            let sc = load(name).unwrap_or_else(|e| panic!("{e}"));
+            let sc = load(name).unwrap_or_else(|e| std::panic!("{e}"));
             assert_eq!(&sc.name, name);
             assert!(!sc.steps.is_empty());
         }

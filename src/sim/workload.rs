@@ -123,7 +123,7 @@ impl Workload {
             next_step: 0,
             active: Vec::new(),
             trace: None,
-            rng: Rng::new(seed ^ 0x5EED_0F_C0FFEE),
+            rng: Rng::new(seed ^ 0x5EED_0FC0_FFEE),
             mark_ns: explicit.unwrap_or(implicit),
             busy_until: 0,
             trace_file_seq: 0,
