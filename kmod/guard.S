@@ -6,11 +6,12 @@
  *   Saves rbp, rbx, r12-r15, stores the stack pointer in *sp_slot, calls fn(arg) and returns
  *   its result.
  * void kglue_guard_escape(unsigned long sp)
- *   Switches to the stack pointer saved by kglue_guard_enter, restores the registers saved
- *   there and returns -EFAULT from that kglue_guard_enter call.
+ *   Abandons every frame below the one kglue_guard_enter saved: returns -EFAULT to
+ *   kglue_guard_enter as if fn had returned it, and kglue_guard_enter returns that.
  */
 #include <linux/linkage.h>
 #include <asm/nospec-branch.h>
+#include <asm/unwind_hints.h>
 
 	.text
 SYM_FUNC_START(kglue_guard_enter)
@@ -37,14 +38,14 @@ SYM_FUNC_START(kglue_guard_enter)
 SYM_FUNC_END(kglue_guard_enter)
 
 SYM_FUNC_START(kglue_guard_escape)
-	mov	%rdi, %rsp
+	/*
+	 * The word below the saved stack pointer is the return address of kglue_guard_enter's
+	 * call to fn: make it the top of the stack and return through it, as if fn had returned
+	 * -EFAULT. kglue_guard_enter then restores its caller's callee-saved registers itself.
+	 * From the next instruction on this is a function entry as far as unwinding goes.
+	 */
+	lea	-8(%rdi), %rsp
+	UNWIND_HINT_FUNC
 	mov	$-14, %eax		/* -EFAULT */
-	add	$8, %rsp
-	pop	%r15
-	pop	%r14
-	pop	%r13
-	pop	%r12
-	pop	%rbx
-	pop	%rbp
 	RET
 SYM_FUNC_END(kglue_guard_escape)
