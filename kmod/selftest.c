@@ -12,6 +12,8 @@
 #include <linux/mm.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
 
 #include "hv_dynmem_glue.h"
 #include "kglue_internal.h"
@@ -86,6 +88,107 @@ s32 kglue_add_memory(u64 start, u64 pages)
 }
 
 u64 kglue_online_pages(u64 start, u64 pages)
+{
+	return 0;
+}
+
+/*
+ * The driver entry points (hvdm_drv_*) run here against an in-memory stand-in for the DM
+ * VMBus channel: two bounded packet queues, one per direction. No Hyper-V, so there is no
+ * hypercall page (the reporter's probe finds no Hyper-V CPUID leaves and stays off anyway),
+ * page reporting for the driver is refused and nothing is hot-added.
+ */
+#define ST_QLEN 16
+#define ST_PKT_MAX 4096
+
+struct st_pkt {
+	u32 len;
+	u8 data[ST_PKT_MAX];
+};
+
+struct st_queue {
+	struct st_pkt pkt[ST_QLEN];
+	unsigned int head, tail;	/* head: next to read; tail: next to write */
+};
+
+static struct st_queue st_g2h, st_h2g;
+static DEFINE_SPINLOCK(st_q_lock);
+
+static s32 st_put(struct st_queue *q, const u8 *buf, u32 len)
+{
+	s32 ret = 0;
+
+	if (len > ST_PKT_MAX)
+		return -EMSGSIZE;
+	spin_lock(&st_q_lock);
+	if (q->tail - q->head == ST_QLEN) {
+		ret = -EAGAIN;
+	} else {
+		q->pkt[q->tail % ST_QLEN].len = len;
+		memcpy(q->pkt[q->tail % ST_QLEN].data, buf, len);
+		q->tail++;
+	}
+	spin_unlock(&st_q_lock);
+	return ret;
+}
+
+static s32 st_get(struct st_queue *q, u8 *buf, u32 cap, u32 *len)
+{
+	s32 ret = 0;
+
+	spin_lock(&st_q_lock);
+	*len = 0;
+	if (q->head != q->tail) {
+		struct st_pkt *p = &q->pkt[q->head % ST_QLEN];
+
+		*len = p->len;
+		if (p->len > cap) {
+			ret = -ENOBUFS;
+		} else {
+			memcpy(buf, p->data, p->len);
+			q->head++;
+		}
+	}
+	spin_unlock(&st_q_lock);
+	return ret;
+}
+
+s32 kglue_vmbus_send(const u8 *buf, u32 len, u64 trans_id)
+{
+	return st_put(&st_g2h, buf, len);
+}
+
+s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id)
+{
+	*trans_id = 0;
+	return st_get(&st_h2g, buf, cap, len);
+}
+
+s32 kglue_st_host_send(const u8 *buf, u32 len)
+{
+	return st_put(&st_h2g, buf, len);
+}
+
+s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len)
+{
+	return st_get(&st_g2h, buf, cap, len);
+}
+
+u64 kglue_hypercall(u64 control, u64 input_gpa, u64 output_gpa)
+{
+	return U64_MAX;	/* as hv_do_hypercall() without a hypercall page */
+}
+
+s32 kglue_drv_reporting_enable(u32 order)
+{
+	return -ENODEV;
+}
+
+void kglue_drv_reporting_disable(void)
+{
+}
+
+u64 kglue_drv_take_onlined(void)
 {
 	return 0;
 }

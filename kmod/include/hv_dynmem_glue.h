@@ -163,5 +163,9 @@ u64 kglue_drv_take_onlined(void);
 int kglue_st_reporting_register(u32 order);
 void kglue_st_reporting_unregister(void);
 u32 kglue_st_reporting_state(void);
+/* Self-test module only: the host end of its in-memory stand-in for the DM channel (the
+ * driver entry points' kglue_vmbus_send/recv). Same return conventions as those. */
+s32 kglue_st_host_send(const u8 *buf, u32 len);
+s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len);
 
 #endif /* HV_DYNMEM_GLUE_H */

@@ -145,7 +145,9 @@ pub extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
     };
     // Never wait here: a step holding the lock briefly means this batch simply goes back
     // unreported (and a context that panicked holding it must not stall the kernel's work).
-    let Some(mut guard) = REPORTING.try_lock() else { return -1 };
+    let Some(mut guard) = REPORTING.try_lock() else {
+        return -1;
+    };
     let Some(r) = guard.as_mut() else { return -1 };
     match crate::report::report(&mut r.reporter, &mut r.backend, blocks) {
         Ok(()) => 0,

@@ -107,3 +107,20 @@ pub fn online_pages(start: u64, pages: u64) -> u64 {
     // SAFETY: plain integers; the C glue only touches pages inside memory it added.
     unsafe { k::kglue_online_pages(start, pages) }
 }
+
+/// Self-test module: the host end of the in-memory DM channel sends `buf`; 0 or -errno.
+pub fn st_host_send(buf: &[u8]) -> i32 {
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: `buf` is valid for `len` bytes during the call; the C side copies it.
+    unsafe { k::kglue_st_host_send(buf.as_ptr(), len) }
+}
+
+/// Self-test module: the host end takes the next guest packet into `buf`; its length, `None`
+/// when there is none (or it does not fit).
+pub fn st_host_recv(buf: &mut [u8]) -> Option<usize> {
+    let cap = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    let mut len = 0u32;
+    // SAFETY: `buf` is writable for `cap` bytes and `len` is a valid out-pointer.
+    let ret = unsafe { k::kglue_st_host_recv(buf.as_mut_ptr(), cap, &mut len) };
+    (ret == 0 && len > 0).then_some(len as usize)
+}

@@ -9,6 +9,7 @@ use crate::ktap;
 
 mod balloon;
 mod dm_core;
+mod driver_glue;
 mod reporting;
 use core::ffi::{c_int, c_void};
 
@@ -58,6 +59,7 @@ const TESTS: &[Test] = &[
     (c"runtime", runtime),
     (c"balloon", balloon::run),
     (c"dm_core", dm_core::run),
+    (c"driver_entry_points", driver_glue::run),
     (c"page_reporting", reporting::run),
 ];
 
