@@ -48,22 +48,36 @@ mod kernel {
         };
         let kdir = PathBuf::from(kdir);
         if !kdir.join("Makefile").is_file() {
-            fail(&format!("{KDIR_VAR}={} has no Makefile: not a kernel build tree", kdir.display()));
+            fail(&format!(
+                "{KDIR_VAR}={} has no Makefile: not a kernel build tree",
+                kdir.display()
+            ));
         }
         let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
         let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
         let wrapper = manifest.join("wrapper.h");
         let glue_include = manifest.join("../kmod/include");
         println!("cargo::rerun-if-changed={}", wrapper.display());
-        println!("cargo::rerun-if-changed={}", glue_include.join("hv_dynmem_glue.h").display());
+        println!(
+            "cargo::rerun-if-changed={}",
+            glue_include.join("hv_dynmem_glue.h").display()
+        );
         // Kernel headers change with a new headers package, which also changes the release.
-        println!("cargo::rerun-if-changed={}", kdir.join("include/config/auto.conf").display());
+        println!(
+            "cargo::rerun-if-changed={}",
+            kdir.join("include/config/auto.conf").display()
+        );
 
         let mut args = kernel_clang_args(&kdir, &out);
         args.push(format!("-I{}", glue_include.display()));
         args.extend(
-            ["--target=x86_64-linux-gnu", "-Wno-everything", "-D__BINDGEN__", "-fno-builtin"]
-                .map(String::from),
+            [
+                "--target=x86_64-linux-gnu",
+                "-Wno-everything",
+                "-D__BINDGEN__",
+                "-fno-builtin",
+            ]
+            .map(String::from),
         );
 
         let bindings = bindgen::Builder::default()
@@ -71,7 +85,9 @@ mod kernel {
             .clang_args(&args)
             .use_core()
             .ctypes_prefix("core::ffi")
-            .rust_target(bindgen::RustTarget::stable(82, 0).unwrap_or_else(|e| fail(&e.to_string())))
+            .rust_target(
+                bindgen::RustTarget::stable(82, 0).unwrap_or_else(|e| fail(&e.to_string())),
+            )
             .layout_tests(true)
             .wrap_unsafe_ops(true)
             .derive_default(false)
@@ -125,7 +141,10 @@ mod kernel {
             .status()
             .unwrap_or_else(|e| fail(&format!("running make for the kernel flags probe: {e}")));
         if !status.success() {
-            fail(&format!("the kernel flags probe (make -C {} M=...) failed", kdir.display()));
+            fail(&format!(
+                "the kernel flags probe (make -C {} M=...) failed",
+                kdir.display()
+            ));
         }
         let cmd = fs::read_to_string(probe.join(".probe.o.cmd"))
             .unwrap_or_else(|e| fail(&format!("reading .probe.o.cmd: {e}")));
@@ -135,7 +154,11 @@ mod kernel {
         };
         let abs = |p: &str| -> String {
             let path = Path::new(p);
-            if path.is_absolute() { p.to_owned() } else { kdir.join(path).display().to_string() }
+            if path.is_absolute() {
+                p.to_owned()
+            } else {
+                kdir.join(path).display().to_string()
+            }
         };
         let mut args = Vec::new();
         let mut words = command.split_whitespace();
