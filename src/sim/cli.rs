@@ -22,7 +22,12 @@ use std::{eprintln, format, print, println, vec};
 
 /// `hv-dynmem`: the Hyper-V Dynamic Memory guest driver, its reclaim simulator and tools.
 #[derive(Debug, Parser)]
-#[command(name = "hv-dynmem", version, about, long_about = None)]
+#[command(
+    name = "hv-dynmem",
+    version,
+    about = "Hyper-V Dynamic Memory guest driver: the reclaim simulator and tools (no command: the main job, wsl-build with and without free page reporting)",
+    long_about = None
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

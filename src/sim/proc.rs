@@ -277,7 +277,7 @@ impl Inspection {
             human(self.droppable_cache)
         );
         let _ = writeln!(s, "free page reporting could return now, by minimum order:");
-        let _ = writeln!(s, "  order  block      reportable   of free");
+        let _ = writeln!(s, "  order       block   reportable   of free");
         for (o, bytes) in self.reportable_by_order.iter().enumerate() {
             let pct = if self.free == 0 {
                 0.0
@@ -291,7 +291,7 @@ impl Inspection {
             };
             let _ = writeln!(
                 s,
-                "  {o:>5}  {:>9}  {:>11}  {pct:>6.1} %{note}",
+                "  {o:>5}  {:>10}  {:>11}  {pct:>6.1} %{note}",
                 human(4096 << o),
                 human(*bytes)
             );

@@ -142,8 +142,8 @@ mod tests {
         assert_eq!(m.report_passes_s, [2.0, 4.0]);
         assert_eq!(m.returnable, 2 * g);
         assert_eq!(m.returned, 2 * g);
-        assert_eq!(m.t50_s, Some(3.0));
-        assert_eq!(m.t99_s, Some(7.0));
+        assert_eq!(m.t50_s, Some(4.0));
+        assert_eq!(m.t99_s, Some(8.0));
         assert_eq!(committed_at_times(&s, &[0, 9_000_000_000]), [3 * g, g]);
     }
 }
