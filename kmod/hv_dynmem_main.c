@@ -60,6 +60,7 @@ struct hvdm_dev {
 	bool stopping;
 	struct page_reporting_dev_info prdev;
 	bool reporting_on;
+	bool hot_add;		/* our online callback is installed */
 	struct dentry *debugfs;
 	atomic64_t onlined;
 };
@@ -224,7 +225,7 @@ s32 kglue_add_memory(u64 start, u64 pages)
 	unsigned long flags;
 	int nid, ret;
 
-	if (!hot_add)
+	if (!hvdm || !hvdm->hot_add)
 		return -EOPNOTSUPP;
 	spin_lock_irqsave(&hvdm_ha_lock, flags);
 	if (hvdm_nadded == HVDM_MAX_BACKED) {
@@ -301,7 +302,7 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 {
 	struct kglue_drv_params params = {
 		.pressure_report_delay = pressure_report_delay,
-		.hot_add = hot_add,
+		.hot_add = 0,
 		.reporting = reporting,
 		.reporting_order = reporting_order,
 		.memory_block_pages = memory_block_size_bytes() / 4096,
@@ -320,8 +321,14 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 	hv_set_drvdata(hdev, dev);
 	hvdm = dev;
 
-	if (hot_add)
-		set_online_page_callback(&hvdm_online_page);
+	/* Only one online callback may be installed system-wide: no hot-add without it. */
+	if (hot_add) {
+		if (set_online_page_callback(&hvdm_online_page))
+			pr_warn("another driver owns the online page callback: hot-add disabled\n");
+		else
+			params.hot_add = 1;
+	}
+	dev->hot_add = params.hot_add;
 
 	hdev->channel->max_pkt_size = HV_HYP_PAGE_SIZE * 2;
 	ret = vmbus_open(hdev->channel, HVDM_RING_SIZE, HVDM_RING_SIZE, NULL, 0,
@@ -340,7 +347,7 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 err_close:
 	vmbus_close(hdev->channel);
 err_free:
-	if (hot_add)
+	if (dev->hot_add)
 		restore_online_page_callback(&hvdm_online_page);
 	hvdm = NULL;
 	kfree(dev);
@@ -358,7 +365,7 @@ static int hvdm_remove(struct hv_device *hdev)
 	vmbus_close(hdev->channel);
 	cancel_delayed_work_sync(&dev->work);
 	kglue_guarded_call(hvdm_drv_stop, NULL);
-	if (hot_add)
+	if (dev->hot_add)
 		restore_online_page_callback(&hvdm_online_page);
 	hvdm = NULL;
 	kfree(dev);
