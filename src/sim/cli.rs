@@ -18,7 +18,21 @@ use std::prelude::rust_2024::*;
 use std::process::ExitCode;
 use std::string::{String, ToString};
 use std::vec::Vec;
-use std::{eprintln, format, print, println, vec};
+use std::{eprintln, format, vec};
+
+/// Writes to stdout, ignoring a closed pipe (`hv-dynmem ... | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 /// `hv-dynmem`: the Hyper-V Dynamic Memory guest driver, its reclaim simulator and tools.
 #[derive(Debug, Parser)]
@@ -211,6 +225,22 @@ fn secs(t: Option<f64>) -> String {
     }
 }
 
+/// A compact time label: `90s`, `7.5m`, `1h`.
+fn short_time(ns: u64) -> String {
+    let s = ns as f64 / 1e9;
+    let trim = |v: f64| {
+        let t = format!("{v:.1}");
+        t.strip_suffix(".0").map(String::from).unwrap_or(t)
+    };
+    if s >= 3600.0 && (s / 3600.0).fract() == 0.0 {
+        format!("{}h", trim(s / 3600.0))
+    } else if s >= 120.0 {
+        format!("{}m", trim(s / 60.0))
+    } else {
+        format!("{}s", trim(s))
+    }
+}
+
 /// Default place for the main job's plot: `$CARGO_TARGET_DIR` or `./target` if present, else
 /// the temporary directory; under `hv-dynmem/`.
 fn default_out_dir() -> PathBuf {
@@ -240,23 +270,33 @@ pub fn summary(runs: &[&RunResult]) -> String {
         first.seed
     );
     // Host-committed over time.
+    // Before the work ends, when it ends, then at log-spaced times after it.
     let dur = first.duration_ns;
-    let times: Vec<u64> = (0..=8).map(|i| dur / 8 * i).collect();
-    let _ = write!(s, "\nhost-committed memory (GiB) at    ");
+    let mark = first.mark_ns.min(dur);
+    let rest = dur - mark;
+    let mut times = std::vec![0, mark / 2, mark];
+    times.extend([32, 16, 8, 4, 2, 1].iter().map(|d| mark + rest / d));
+    times.dedup();
+    let width = runs
+        .iter()
+        .map(|r| r.label.len())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    let _ = write!(
+        s,
+        "\nhost-committed memory (GiB) over time (the work ends at {})\n  {:<width$}",
+        short_time(mark),
+        "time"
+    );
     for t in &times {
-        let _ = write!(
-            s,
-            "{:>7}",
-            secs(Some(*t as f64 / 1e9))
-                .replace(".0 ", "")
-                .replace(' ', "")
-        );
+        let _ = write!(s, "{:>8}", short_time(*t));
     }
     let _ = writeln!(s);
     for r in runs {
-        let _ = write!(s, "  {:<32}", r.label);
+        let _ = write!(s, "  {:<width$}", r.label);
         for c in super::series::committed_at_times(&r.samples, &times) {
-            let _ = write!(s, "{:>7.2}", gib(c));
+            let _ = write!(s, "{:>8.2}", gib(c));
         }
         let _ = writeln!(s);
     }
@@ -399,18 +439,18 @@ fn main_job() -> Result<(), String> {
     let with = run_one(&sc, 1, false, None, false)?;
     let without = run_one(&without_reporting(&sc), 1, false, None, false)?;
     let runs = [&with, &without];
-    println!("{}", summary(&runs));
+    outln!("{}", summary(&runs));
     let out = default_out_dir().join("wsl-build.svg");
     write_atomic(&out, plot_runs(&runs).as_bytes())?;
     if let (Some(a), Some(b)) = (&with.metrics, &without.metrics) {
-        println!(
+        outln!(
             "=> with free page reporting the VM gave {:.2} GiB back to the host after the build; without it, {:.2} GiB.",
             gib(a.returned),
             gib(b.returned)
         );
     }
-    println!("plot: {}", out.display());
-    println!("(more: `hv-dynmem simulate --help`, `hv-dynmem scenarios`, `hv-dynmem inspect`)");
+    outln!("plot: {}", out.display());
+    outln!("(more: `hv-dynmem simulate --help`, `hv-dynmem scenarios`, `hv-dynmem inspect`)");
     Ok(())
 }
 
@@ -458,14 +498,14 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
     }
     if a.json {
         let v = serde_json::json!({ "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
         );
     } else {
-        println!("{}", summary(&runs));
+        outln!("{}", summary(&runs));
         if let Some(p) = &a.plot {
-            println!("plot: {}", p.display());
+            outln!("plot: {}", p.display());
         }
     }
     let violations: usize = runs.iter().map(|r| r.counters.violations.len()).sum();
@@ -479,7 +519,7 @@ fn decode(hex: &[String]) -> Result<(), String> {
     let text: String = hex.concat();
     let bytes = parse_hex(&text)?;
     let v = crate::protocol::json::decode(&bytes).map_err(|e| e.to_string())?;
-    println!("{v}");
+    outln!("{v}");
     Ok(())
 }
 
@@ -524,12 +564,12 @@ fn inspect(json: bool, meminfo: Option<&Path>, buddyinfo: Option<&Path>) -> Resu
         _ => proc::inspect_live()?,
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&ins).map_err(|e| e.to_string())?
         );
     } else {
-        print!("{}", ins.render());
+        out!("{}", ins.render());
     }
     Ok(())
 }
@@ -574,7 +614,7 @@ pub fn main() -> ExitCode {
                 let d = Scenario::parse(text, name)
                     .map(|s| s.description)
                     .unwrap_or_default();
-                println!("{name:<16} {d}");
+                outln!("{name:<16} {d}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -591,6 +631,14 @@ pub fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_time_labels() {
+        assert_eq!(short_time(0), "0s");
+        assert_eq!(short_time(450 * 1_000_000_000), "7.5m");
+        assert_eq!(short_time(3600 * 1_000_000_000), "1h");
+        assert_eq!(short_time(8_750_000_000), "8.8s");
+    }
 
     #[test]
     fn hex_parsing() {
