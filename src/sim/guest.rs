@@ -703,3 +703,120 @@ impl Guest {
         self.offline.iter().map(|&(_, o)| 1u64 << o).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 256 MiB guest, all online, 16 MiB of kernel memory, fully backed.
+    fn guest(anon_order: u8) -> Guest {
+        Guest::new(65_536, 65_536, 4096, anon_order, |_| {})
+    }
+
+    fn accounted(g: &Guest) -> u64 {
+        g.anon_pages()
+            + g.cache_pages()
+            + g.kernel_pages()
+            + g.free_pages()
+            + g.balloon_pages()
+            + g.offline_pages()
+    }
+
+    #[test]
+    fn anonymous_memory_and_page_cache_are_accounted() {
+        let mut g = guest(9);
+        assert_eq!(g.kernel_pages(), 4096);
+        assert_eq!(g.alloc_anon("a", 10_000, true), 10_000);
+        assert_eq!(g.process_pages("a"), 10_000);
+        // A re-read of cached data is a hit: nothing new is cached.
+        assert_eq!(g.read_file("f", 2000, 0, 2000), 2000);
+        assert_eq!(g.read_file("f", 2000, 0, 2000), 0);
+        assert_eq!(accounted(&g), 65_536);
+        // Most recent blocks first, whole blocks: 16 + 256 + 512 + 512 frames.
+        assert_eq!(g.free_anon("a", Some(1000)), 1296);
+        assert_eq!(g.free_anon("a", None), 10_000 - 1296);
+        assert_eq!(g.drop_caches(), 2000);
+        assert_eq!(g.free_pages(), 65_536 - 4096);
+        assert!(g.harness().violations().is_empty());
+        g.buddy().check_invariants().expect("allocator");
+    }
+
+    #[test]
+    fn pressure_reclaims_the_least_recently_used_cache() {
+        let mut g = guest(0);
+        g.read_file("old", 20_000, 0, 20_000);
+        g.read_file("new", 20_000, 0, 20_000);
+        // Touch "old" again: "new" is now the least recently used file.
+        g.read_file("old", 20_000, 0, 20_000);
+        let got = g.alloc_anon("big", 30_000, true);
+        assert_eq!(got, 30_000);
+        assert!(g.stats.reclaimed_pages > 0);
+        // "new" lost pages first (eviction trims the LRU file first).
+        assert!(g.read_file("old", 20_000, 0, 20_000) < g.read_file("new", 20_000, 0, 20_000));
+        assert!(g.harness().violations().is_empty());
+    }
+
+    #[test]
+    fn compaction_empties_sparse_pageblocks() {
+        let mut g = guest(0);
+        // Interleave anon and cache page by page, then free the anon: every pageblock is left
+        // half used by cache.
+        for i in 0..24_000u64 {
+            g.alloc_anon("a", 1, true);
+            g.read_file(&std::format!("f{}", i % 8), 3000, i / 8, 1);
+        }
+        assert_eq!(g.stats.reclaimed_pages, 0, "no pressure in this test");
+        g.free_anon("a", None);
+        let whole = |g: &Guest| {
+            (9..=10u8)
+                .map(|o| g.buddy().nr_free_blocks(o) << o)
+                .sum::<u64>()
+        };
+        let before = whole(&g);
+        let moved = g.compact();
+        assert!(moved > 0);
+        assert!(whole(&g) > before + 4096, "{} -> {}", before, whole(&g));
+        // Every migrated frame's data was read back intact.
+        g.harness_mut().verify();
+        assert!(
+            g.harness().violations().is_empty(),
+            "{:?}",
+            g.harness().violations()
+        );
+        g.buddy().check_invariants().expect("allocator");
+    }
+
+    #[test]
+    fn balloon_partial_give_back_frees_a_block_once_complete() {
+        let mut g = guest(9);
+        let pfn = g.balloon_alloc(9).expect("2 MiB");
+        g.balloon_offline(512);
+        let online = g.online_pages();
+        assert_eq!(g.balloon_free(pfn, 100), 0);
+        assert_eq!(g.balloon_pages(), 412);
+        assert_eq!(
+            g.buddy().allocated_order(pfn),
+            Some(9),
+            "still held until complete"
+        );
+        assert_eq!(g.balloon_free(pfn + 100, 412), 0);
+        assert_eq!(g.balloon_pages(), 0);
+        assert_eq!(g.online_pages(), online + 512);
+        assert_eq!(g.buddy().allocated_order(pfn), None);
+        // Frames never ballooned are refused and counted.
+        assert_eq!(g.balloon_free(pfn, 4), 4);
+    }
+
+    #[test]
+    fn hot_add_onlines_offline_memory() {
+        let mut g = Guest::new(65_536, 32_768, 1024, 9, |_| {});
+        assert_eq!(g.online_pages(), 32_768);
+        assert_eq!(g.offline_pages(), 32_768);
+        assert_eq!(accounted(&g), 65_536);
+        assert_eq!(g.online(32_768, 16_384), 16_384);
+        assert_eq!(g.online_pages(), 49_152);
+        assert_eq!(g.online(32_768, 16_384), 0, "already online");
+        assert_eq!(accounted(&g), 65_536);
+        g.buddy().check_invariants().expect("allocator");
+    }
+}

@@ -179,3 +179,98 @@ impl ReclaimThread {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = NS_PER_SEC;
+
+    /// A 2 GiB guest (fully backed) with 1 GiB of page cache.
+    fn guest_with_cache() -> Guest {
+        let mut g = Guest::new(524_288, 524_288, 16_384, 9, |_| {});
+        g.read_file("data", 262_144, 0, 262_144);
+        g
+    }
+
+    /// Ticks an idle thread from `t` for `n` ticks; returns the outcomes.
+    fn idle_ticks(th: &mut ReclaimThread, g: &mut Guest, n: usize) -> Vec<TickOutcome> {
+        (0..n)
+            .map(|_| {
+                let t = th.next_deadline().expect("thread runs");
+                th.tick(t, 0, g)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dropcache_2026_waits_two_minutes_then_drops_once() {
+        let mut g = guest_with_cache();
+        let mut th = ReclaimThread::new(CachePolicy::Dropcache, CacheEra::Y2026, 9);
+        let out = idle_ticks(&mut th, &mut g, 14);
+        // 12 idle samples of 10 s are needed: the 12th tick (t = 120 s) drops.
+        assert!(out[..11].iter().all(|o| !o.idle && o.reclaimed == 0));
+        assert!(out[11].idle && out[11].reclaimed == 262_144 && out[11].compacted);
+        assert!(
+            out[12].idle && out[12].reclaimed == 0,
+            "once per idle period"
+        );
+        assert_eq!(g.cache_pages(), 0);
+    }
+
+    #[test]
+    fn busy_interval_restarts_the_window() {
+        let mut g = guest_with_cache();
+        let mut th = ReclaimThread::new(CachePolicy::Dropcache, CacheEra::Y2026, 9);
+        idle_ticks(&mut th, &mut g, 11);
+        // One busy second in the next interval: not idle, and the window must refill.
+        let t = th.next_deadline().expect("runs");
+        assert!(!th.tick(t, S, &mut g).idle);
+        for _ in 0..11 {
+            let t = th.next_deadline().expect("runs");
+            assert!(!th.tick(t, S, &mut g).idle);
+        }
+        let t = th.next_deadline().expect("runs");
+        assert!(th.tick(t, S, &mut g).idle);
+    }
+
+    #[test]
+    fn gradual_2026_steps_down_to_the_floor() {
+        let mut g = guest_with_cache();
+        let mut th = ReclaimThread::new(CachePolicy::Gradual, CacheEra::Y2026, 9);
+        let out = idle_ticks(&mut th, &mut g, 20);
+        // RAM/32 = 64 MiB is clamped up to 256 MB: 62 500 pages per tick.
+        assert_eq!(out[11].reclaimed, 62_500);
+        let floor = 128 * MB / PAGE;
+        assert_eq!(g.cache_pages(), floor);
+        assert!(out.iter().all(|o| o.reclaimed <= 62_500));
+    }
+
+    #[test]
+    fn disabled_2026_runs_nothing_but_2024_still_compacts() {
+        let th = ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2026, 9);
+        assert_eq!(th.next_deadline(), None);
+        let mut g = guest_with_cache();
+        let mut th = ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2024, 9);
+        let out = idle_ticks(&mut th, &mut g, 21);
+        assert!(out[19].idle && out[19].compacted && out[19].reclaimed == 0);
+        assert_eq!(g.cache_pages(), 262_144);
+        assert_eq!(
+            ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2024, 0).next_deadline(),
+            None
+        );
+    }
+
+    #[test]
+    fn gradual_2024_takes_three_percent_of_in_use_until_one_gib() {
+        let mut g = guest_with_cache();
+        let mut th = ReclaimThread::new(CachePolicy::Gradual, CacheEra::Y2024, 9);
+        let out = idle_ticks(&mut th, &mut g, 40);
+        assert!(out[..5].iter().all(|o| o.reclaimed == 0), "3-minute window");
+        let in_use = (262_144 + 16_384) * PAGE;
+        assert_eq!(out[5].reclaimed, in_use * 3 / 100 / PAGE);
+        // It pauses once a step would go under 1 GiB in use.
+        let left = (g.online_pages() - g.free_pages()) * PAGE;
+        assert!(left >= GIB && left < GIB + GIB / 30, "{left}");
+    }
+}
