@@ -3,7 +3,9 @@
 //! line. See `docs/simulator.md`.
 pub mod cli;
 pub mod dm;
+pub mod dm_host;
 pub mod engine;
+pub mod fake_os;
 pub mod guest;
 pub mod host;
 pub mod plot;
@@ -14,5 +16,3 @@ pub mod scenario;
 pub mod series;
 pub mod trace;
 pub mod workload;
-pub mod dm_host;
-pub mod fake_os;
