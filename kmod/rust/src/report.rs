@@ -45,8 +45,13 @@ pub fn convert(blocks: &[Block], out: &mut [(u64, u8); CAPACITY]) -> Result<usiz
     Ok(blocks.len())
 }
 
-/// Reports one batch through `reporter` and `backend`: `Ok` means every block was hinted and
-/// Linux may mark them reported; `Err` returns the whole batch unreported.
+/// Reports one batch through `reporter` and `backend`: `Ok` means Linux may mark every block
+/// reported; `Err` returns the whole batch unreported.
+///
+/// Blocks below the reporter's order floor (raised to 9 after the host answered
+/// `HV_STATUS_INVALID_PARAMETER` to smaller ranges) are not hinted but still acknowledged, so
+/// Linux marks them reported and stops offering them. hv_balloon instead raises the kernel's
+/// `page_reporting_order`, which Linux 6.1 does not export to modules.
 pub fn report<B: HypercallBackend>(
     reporter: &mut HvReporter,
     backend: B,
@@ -57,5 +62,16 @@ pub fn report<B: HypercallBackend>(
         log::error!("page reporting: refusing a batch from the kernel: {e:?}");
         ReportError::BadBatch
     })?;
-    reporter.report_blocks(backend, &pairs[..n])
+    let floor = reporter.order_floor();
+    let mut kept = 0;
+    for i in 0..n {
+        if pairs[i].1 >= floor {
+            pairs[kept] = pairs[i];
+            kept += 1;
+        }
+    }
+    if kept == 0 {
+        return Ok(());
+    }
+    reporter.report_blocks(backend, &pairs[..kept])
 }

@@ -61,6 +61,7 @@ const TESTS: &[Test] = &[
     (c"dm_core", dm_core::run),
     (c"driver_entry_points", driver_glue::run),
     (c"page_reporting", reporting::run),
+    (c"page_reporting_failure", reporting::run_failure),
 ];
 
 /// Number of tests in the Rust suite.

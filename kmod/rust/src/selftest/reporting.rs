@@ -46,6 +46,11 @@ pub struct RecordingBackend {
     calls: u64,
     /// The first thing a real hypervisor would have rejected.
     violation: Option<&'static str>,
+    /// Fault injection: answer this many calls that carry a 4 KiB-unit range with
+    /// `HV_STATUS_INVALID_PARAMETER` (a host that only takes 2 MiB units).
+    fail_small: u32,
+    /// Batches failed by the fault injection.
+    failed_batches: Vec<u32>,
 }
 
 impl RecordingBackend {
@@ -57,6 +62,8 @@ impl RecordingBackend {
             batch: 0,
             calls: 0,
             violation: None,
+            fail_small: 0,
+            failed_batches: Vec::with_capacity(16),
         }
     }
 
@@ -97,6 +104,16 @@ impl HypercallBackend for RecordingBackend {
         let header = MemoryHintHeader(self.qword(0));
         if header.0 != u64::from(HeatType::COLD_DISCARD.0) {
             return self.violate("header is not COLD_DISCARD with reserved bits clear");
+        }
+        if self.fail_small > 0
+            && (usize::from(start)..usize::from(count))
+                .any(|i| !GpaPageRange::from_bits(self.qword(1 + i)).largepage())
+        {
+            self.fail_small -= 1;
+            if self.failed_batches.len() < self.failed_batches.capacity() {
+                self.failed_batches.push(self.batch);
+            }
+            return HypercallOutput::new(HvStatus::INVALID_PARAMETER, start);
         }
         for i in usize::from(start)..usize::from(count) {
             if self.ranges.len() == LOG_CAP {
@@ -437,4 +454,157 @@ pub fn run() -> c_int {
 
 fn report_capacity() -> usize {
     crate::report::CAPACITY
+}
+
+/// Self-test (a'): the failure path with the real core. The recording backend plays a host
+/// that rejects 4 KiB-unit ranges once (`HV_STATUS_INVALID_PARAMETER`), as hosts without
+/// sub-2 MiB support do. The kernel must put that batch back unreported and offer it again;
+/// the reporter counts one failure and raises its order floor to 9; from then on the adapter
+/// hints only 2 MiB-unit ranges and acknowledges smaller blocks without a hint.
+pub fn run_failure() -> c_int {
+    let mut t = Ktap::start("page_reporting_failure", 5);
+    let mut backend = RecordingBackend::new();
+    backend.fail_small = 1;
+    *REC.lock() = Some(Rec {
+        reporter: HvReporter::with_state(HvReporterConfig::default(), ReporterState::Enabled),
+        backend,
+        blocks: Vec::with_capacity(LOG_CAP),
+        batches: 0,
+        largest_batch: 0,
+        refused: 0,
+        last_batch_ns: 0,
+    });
+    let reg = ffi::st_reporting_register(ORDER);
+    if reg != 0 {
+        t.check(
+            false,
+            "register",
+            format_args!("page_reporting_register: {reg}"),
+        );
+        *REC.lock() = None;
+        return t.finish();
+    }
+    // Fresh free memory of both kinds; one 4 MiB block is kept back to re-trigger a pass.
+    let trigger = ffi::alloc_pages(BIG);
+    let big: Vec<u64> = (0..8).filter_map(|_| ffi::alloc_pages(BIG)).collect();
+    let small_all: Vec<u64> = (0..128).filter_map(|_| ffi::alloc_pages(ORDER)).collect();
+    let step = 1u64 << ORDER;
+    let (small_freed, small_kept): (Vec<u64>, Vec<u64>) = small_all
+        .iter()
+        .partition(|&&p| p & step == 0 && small_all.contains(&(p | step)));
+    for &p in &big {
+        ffi::free_pages(p, BIG);
+    }
+    for &p in &small_freed {
+        ffi::free_pages(p, ORDER);
+    }
+
+    // 1. The first batch with a small block fails.
+    let failed = wait_until(30_000, || {
+        REC.lock()
+            .as_ref()
+            .is_some_and(|r| !r.backend.failed_batches.is_empty())
+    });
+    let (failed_batch, failed_blocks) = REC.lock().as_ref().map_or((0, Vec::new()), |r| {
+        let b = r.backend.failed_batches.first().copied().unwrap_or(0);
+        (
+            b,
+            r.blocks
+                .iter()
+                .filter(|x| x.2 == b)
+                .map(|x| (x.0, x.1))
+                .collect(),
+        )
+    });
+    let had_small = failed_blocks.iter().any(|&(_, o)| o < 9);
+    t.check(
+        failed.is_some() && had_small,
+        "host_rejects_a_batch_with_4k_ranges",
+        format_args!(
+            "failed batch {failed_batch} with {} blocks",
+            failed_blocks.len()
+        ),
+    );
+
+    // 2. A new free re-triggers a pass; the kernel offers the returned blocks again.
+    if let Some(p) = trigger {
+        ffi::free_pages(p, BIG);
+    }
+    let offered_again = |rec: &Rec, pfn: u64, order: u32| {
+        rec.blocks.iter().any(|&(p, o, b)| {
+            b > failed_batch && o < 64 && p <= pfn && pfn + (1u64 << order) <= p + (1u64 << o)
+        })
+    };
+    let took = wait_until(30_000, || {
+        let r = REC.lock();
+        let Some(rec) = r.as_ref() else { return false };
+        failed_blocks.iter().all(|&(p, o)| offered_again(rec, p, o))
+            && small_freed.iter().all(|&p| offered_again(rec, p, ORDER))
+    });
+    ffi::st_reporting_unregister();
+    for &p in &small_kept {
+        ffi::free_pages(p, ORDER);
+    }
+    let Some(rec) = REC.lock().take() else {
+        t.check(false, "recorder", format_args!("state vanished"));
+        return t.finish();
+    };
+    let again = failed_blocks
+        .iter()
+        .filter(|&&(p, o)| offered_again(&rec, p, o))
+        .count();
+    t.check(
+        !failed_blocks.is_empty() && again * 10 >= failed_blocks.len() * 9,
+        "kernel_offers_the_failed_batch_again",
+        format_args!(
+            "{again}/{} blocks offered again ({took:?} ms)",
+            failed_blocks.len()
+        ),
+    );
+    let r = &rec.reporter;
+    t.check(
+        r.failure_count() == 1
+            && r.order_floor() == 9
+            && r.is_enabled()
+            && r.stats().batches_failed == 1,
+        "reporter_counts_one_failure_and_raises_floor",
+        format_args!(
+            "failures {}, floor {}, enabled {}, failed batches {}",
+            r.failure_count(),
+            r.order_floor(),
+            r.is_enabled(),
+            r.stats().batches_failed
+        ),
+    );
+    let late: Vec<&Range> = rec
+        .backend
+        .ranges
+        .iter()
+        .filter(|x| x.batch > failed_batch)
+        .collect();
+    t.check(
+        late.iter()
+            .all(|x| GpaPageRange::from_bits(x.raw).largepage()),
+        "only_2m_units_after_the_failure",
+        format_args!("{} ranges after the failure", late.len()),
+    );
+    let acked = small_freed
+        .iter()
+        .filter(|&&p| offered_again(&rec, p, ORDER))
+        .count();
+    t.check(
+        !small_freed.is_empty() && acked * 10 >= small_freed.len() * 9 && rec.refused == 1,
+        "small_blocks_acknowledged_without_hints",
+        format_args!(
+            "{acked}/{} small blocks offered after the failure, {} batches refused",
+            small_freed.len(),
+            rec.refused
+        ),
+    );
+    t.diag(format_args!(
+        "{} kernel batches, {} ranges hinted after the failure",
+        rec.batches,
+        late.len()
+    ));
+    t.finish()
 }
