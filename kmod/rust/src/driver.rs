@@ -42,11 +42,14 @@ static REPORTING: Mutex<Option<Reporting>> = Mutex::new(None);
 const MAX_SLEEP_MS: u64 = 1000;
 
 /// Probe: creates the driver core and sends the first version request.
+///
+/// # Safety
+/// `arg` must point to a valid `kglue_drv_params` for the duration of the call.
 #[unsafe(no_mangle)]
-pub extern "C" fn hvdm_drv_start(arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn hvdm_drv_start(arg: *mut c_void) -> c_int {
     crate::klog::init(log::LevelFilter::Info);
-    // SAFETY: the C glue passes a valid `kglue_drv_params` for the duration of the call.
-    let p = unsafe { &*(arg as *const k::kglue_drv_params) };
+    // SAFETY: the caller's contract (the C glue passes its stack copy of the parameters).
+    let p = unsafe { &*arg.cast::<k::kglue_drv_params>() };
     let config = Config {
         pressure_report_delay: p.pressure_report_delay,
         hot_add: p.hot_add != 0,
@@ -135,14 +138,14 @@ pub extern "C" fn hvdm_drv_stop(_arg: *mut c_void) -> c_int {
 }
 
 /// The page-reporting callback (arg: `kglue_batch`). 0 = reported.
+///
+/// # Safety
+/// `arg` must point to a valid `kglue_batch` (see [`crate::ffi::batch`]).
 #[unsafe(no_mangle)]
-pub extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn hvdm_drv_report(arg: *mut c_void) -> c_int {
     // SAFETY: the C glue passes a valid `kglue_batch` whose `blocks` points to `count` (≤ 32)
     // initialised `kglue_block`s on its stack, alive for the whole call.
-    let blocks: &[Block] = unsafe {
-        let b = &*(arg as *const k::kglue_batch);
-        core::slice::from_raw_parts(b.blocks, b.count as usize)
-    };
+    let blocks: &[Block] = unsafe { crate::ffi::batch(arg) };
     // Never wait here: a step holding the lock briefly means this batch simply goes back
     // unreported (and a context that panicked holding it must not stall the kernel's work).
     let Some(mut guard) = REPORTING.try_lock() else {
@@ -171,10 +174,14 @@ impl Write for BufWriter<'_> {
 }
 
 /// debugfs: hv_balloon's lines, then the reporter's and the adapter's counters.
+///
+/// # Safety
+/// `arg` must point to a valid `kglue_buf` whose `data` is writable for `cap` bytes, not used
+/// elsewhere during the call.
 #[unsafe(no_mangle)]
-pub extern "C" fn hvdm_drv_debugfs(arg: *mut c_void) -> c_int {
-    // SAFETY: the C glue passes a valid `kglue_buf` whose `data` is writable for `cap` bytes.
-    let kb = unsafe { &mut *(arg as *mut k::kglue_buf) };
+pub unsafe extern "C" fn hvdm_drv_debugfs(arg: *mut c_void) -> c_int {
+    // SAFETY: the caller's contract.
+    let kb = unsafe { &mut *arg.cast::<k::kglue_buf>() };
     // SAFETY: as above: `data` points to `cap` writable bytes owned by the caller.
     let bytes = unsafe { core::slice::from_raw_parts_mut(kb.data, kb.cap) };
     let mut w = BufWriter { buf: bytes, len: 0 };

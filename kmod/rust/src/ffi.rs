@@ -9,6 +9,21 @@ use hyperv_bindings::kernel as k;
 pub use k::kglue_block as Block;
 pub use k::kglue_meminfo as MemInfo;
 
+/// The blocks of a `kglue_batch` the C glue passed as a callback argument.
+///
+/// # Safety
+/// `arg` must point to a valid `kglue_batch` whose `blocks` points to `count` initialised
+/// `kglue_block`s, all alive and unchanged for `'a`.
+pub unsafe fn batch<'a>(arg: *mut core::ffi::c_void) -> &'a [Block] {
+    // SAFETY: the caller's contract: `arg` is a valid `kglue_batch` alive for `'a`.
+    let b: &'a k::kglue_batch = unsafe { &*arg.cast::<k::kglue_batch>() };
+    if b.count == 0 || b.blocks.is_null() {
+        return &[];
+    }
+    // SAFETY: the caller's contract: `blocks` points to `count` initialised blocks.
+    unsafe { core::slice::from_raw_parts(b.blocks, b.count as usize) }
+}
+
 /// Prints `msg` through `printk` at `level` (a `log::Level` as 1..=5) with the module prefix.
 pub fn log(level: u32, msg: &[u8]) {
     // SAFETY: `msg` is valid for `msg.len()` bytes for the duration of the call; the C side

@@ -26,13 +26,10 @@ impl KernelHypercalls {
     pub fn new() -> Self {
         let input = Box::new(HvPage::zeroed());
         let output = Box::new(HvPage::zeroed());
-        // SAFETY: both pointers are live kmalloc'd (direct-mapped) allocations.
-        let (input_gpa, output_gpa) = unsafe {
-            (
-                k::kglue_virt_to_phys((&raw const *input).cast()),
-                k::kglue_virt_to_phys((&raw const *output).cast()),
-            )
-        };
+        // SAFETY: a live kmalloc'd (direct-mapped) allocation; only its address is used.
+        let input_gpa = unsafe { k::kglue_virt_to_phys((&raw const *input).cast()) };
+        // SAFETY: as above.
+        let output_gpa = unsafe { k::kglue_virt_to_phys((&raw const *output).cast()) };
         Self {
             input,
             output,

@@ -78,8 +78,8 @@ impl GuestMemory for LinuxMemory {
     fn add_memory(&mut self, start: Pfn, pages: u64) -> Result<(), AddMemoryError> {
         match ffi::add_memory(start, pages) {
             0 => Ok(()),
-            e if e == -17 => Err(AddMemoryError::AlreadyExists),
-            e if e == -95 || e == -38 => Err(AddMemoryError::Unsupported),
+            -17 => Err(AddMemoryError::AlreadyExists), // -EEXIST
+            -95 | -38 => Err(AddMemoryError::Unsupported), // -EOPNOTSUPP, -ENOSYS
             _ => Err(AddMemoryError::Failed),
         }
     }

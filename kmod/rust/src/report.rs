@@ -32,7 +32,7 @@ pub fn convert(blocks: &[Block], out: &mut [(u64, u8); CAPACITY]) -> Result<usiz
     for (slot, b) in out.iter_mut().zip(blocks) {
         let order = u8::try_from(b.order)
             .ok()
-            .filter(|&o| u32::from(o) <= hyperv_bindings::kernel::HVB_MAX_ORDER as u32)
+            .filter(|&o| u32::from(o) <= hyperv_bindings::kernel::HVB_MAX_ORDER)
             .ok_or(BatchError::BadOrder(b.order))?;
         if b.pfn & ((1u64 << order) - 1) != 0 {
             return Err(BatchError::Misaligned {

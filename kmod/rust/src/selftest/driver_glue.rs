@@ -34,7 +34,9 @@ fn debugfs() -> String {
         cap: data.len(),
         len: 0,
     };
-    let ret = hvdm_drv_debugfs((&raw mut kb).cast::<c_void>());
+    // SAFETY: `kb` describes `data`, which is writable for its length and unused during the
+    // call.
+    let ret = unsafe { hvdm_drv_debugfs((&raw mut kb).cast::<c_void>()) };
     let len = kb.len.min(data.len());
     if ret != 0 {
         return String::new();
@@ -53,7 +55,8 @@ pub fn run() -> c_int {
         reporting_order: 0,
         memory_block_pages: 32768,
     };
-    let started = hvdm_drv_start((&raw mut params).cast::<c_void>());
+    // SAFETY: `params` is a valid `kglue_drv_params` for the call.
+    let started = unsafe { hvdm_drv_start((&raw mut params).cast::<c_void>()) };
     let mut first = None;
     drain(&mut buf, |m| {
         if let Message::VersionRequest(v) = m {

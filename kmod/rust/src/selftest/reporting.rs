@@ -144,15 +144,15 @@ struct Rec {
 static REC: Mutex<Option<Rec>> = Mutex::new(None);
 
 /// The page-reporting callback (C: `st_report` → guarded call). `arg` is a `kglue_batch`.
+///
+/// # Safety
+/// `arg` must point to a valid `kglue_batch` (see [`crate::ffi::batch`]).
 #[unsafe(no_mangle)]
 #[expect(unsafe_code, reason = "reads the batch the C glue passes")]
-pub extern "C" fn hvdm_selftest_report(arg: *mut c_void) -> c_int {
+pub unsafe extern "C" fn hvdm_selftest_report(arg: *mut c_void) -> c_int {
     // SAFETY: the C glue passes a valid `kglue_batch` whose `blocks` points to `count` (≤ 32)
     // initialised `kglue_block`s on its stack, alive for the whole call.
-    let blocks: &[Block] = unsafe {
-        let b = &*(arg as *const k::kglue_batch);
-        core::slice::from_raw_parts(b.blocks, b.count as usize)
-    };
+    let blocks: &[Block] = unsafe { crate::ffi::batch(arg) };
     let mut guard = REC.lock();
     let Some(rec) = guard.as_mut() else { return -1 };
     rec.batches += 1;
@@ -212,7 +212,10 @@ fn union_views(
 ) {
     // SAFETY: every view of `hv_gpa_page_range` is a u64-sized bitfield struct: any bit
     // pattern is valid for each.
-    unsafe { (u.page, u.__bindgen_anon_1) }
+    let page = unsafe { u.page };
+    // SAFETY: as above.
+    let large = unsafe { u.__bindgen_anon_1 };
+    (page, large)
 }
 
 /// Waits (sleeping) until `done` holds or `bound_ms` passes; returns the milliseconds taken.
