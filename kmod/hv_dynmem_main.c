@@ -331,6 +331,13 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 	dev->hot_add = params.hot_add;
 
 	hdev->channel->max_pkt_size = HV_HYP_PAGE_SIZE * 2;
+	/*
+	 * The callback only queues the work item, which reads the ring later. In the default
+	 * batched mode VMBus would call the callback again and again while the ring is not
+	 * empty; in direct mode it calls it once per host signal, and the host signals whenever
+	 * the ring goes from empty to non-empty (the work item always drains it).
+	 */
+	set_channel_read_mode(hdev->channel, HV_CALL_DIRECT);
 	ret = vmbus_open(hdev->channel, HVDM_RING_SIZE, HVDM_RING_SIZE, NULL, 0,
 			 hvdm_channel_callback, dev);
 	if (ret)
