@@ -100,13 +100,20 @@ static void hvdm_channel_callback(void *context)
 static void hvdm_work(struct work_struct *w)
 {
 	struct hvdm_dev *dev = container_of(to_delayed_work(w), struct hvdm_dev, work);
-	int ms;
+	int ms = -1;
 
-	if (READ_ONCE(dev->stopping) || kglue_is_dead())
+	if (READ_ONCE(dev->stopping))
 		return;
-	ms = kglue_guarded_call(hvdm_drv_step, NULL);
+	if (!kglue_is_dead())
+		ms = kglue_guarded_call(hvdm_drv_step, NULL);
+	if (kglue_is_dead()) {
+		/* A Rust panic (here or in the report callback) disabled the driver: stop the
+		 * page-reporting core from calling into it, and stop stepping. */
+		kglue_drv_reporting_disable();
+		return;
+	}
 	if (ms < 0)
-		return;	/* Rust panic (driver disabled) or the driver stopped */
+		return;	/* the driver core has stopped */
 	/* Does not shorten a step the channel callback already asked for. */
 	queue_delayed_work(system_freezable_wq, &dev->work, msecs_to_jiffies(ms));
 }
