@@ -60,14 +60,28 @@ fn another_seed_another_run() {
 fn trace_lines_are_json_with_the_documented_fields() {
     let (_, lines) = hash(3, true);
     assert!(!lines.is_empty());
-    let mut hint = false;
+    let (mut hint, mut status, mut info, mut last_t) = (false, 0, false, 0);
     for l in &lines {
         let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-        assert!(v["t_ns"].is_u64());
-        assert_eq!(v["kind"], "hypercall");
-        assert_eq!(v["direction"], "guest->host");
+        let t = v["t_ns"].as_u64().expect("t_ns");
+        assert!(t >= last_t, "time order");
+        last_t = t;
         let hex = v["hex"].as_str().expect("hex");
         assert!(hex.len() >= 16 && hex.len() % 2 == 0);
+        if v["kind"] == "vmbus" {
+            // The WSL2 host's DM VSP: the driver's status reports, the host's info message.
+            match v["decoded"]["type"].as_str() {
+                Some("DM_STATUS_REPORT") => status += 1,
+                Some("DM_INFO_MESSAGE") => {
+                    info = true;
+                    assert_eq!(v["direction"], "host->guest");
+                }
+                _ => {}
+            }
+            continue;
+        }
+        assert_eq!(v["kind"], "hypercall");
+        assert_eq!(v["direction"], "guest->host");
         if v["decoded"]["call"] == "HvExtCallMemoryHeatHint" {
             hint = true;
             let reps = v["decoded"]["rep_count"].as_u64().expect("reps") as usize;
@@ -81,6 +95,9 @@ fn trace_lines_are_json_with_the_documented_fields() {
         }
     }
     assert!(hint, "at least one heat hint");
+    // 3 minutes, reports once a second after the 45-report delay; info after 50 s.
+    assert!((120..=140).contains(&status), "{status} status reports");
+    assert!(info, "the host's info message");
 }
 
 #[test]

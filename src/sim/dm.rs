@@ -7,9 +7,9 @@
 
 use super::dm_host::{DmHost, HostChannel as _, HostConfig, HyperVParams, Policy};
 use super::guest::Guest;
-use super::scenario::Scenario;
+use super::scenario::{HostMode, Scenario};
 use super::trace::{RecordingChannel, SharedLog};
-use crate::driver::{Config, Driver, RangeSet};
+use crate::driver::{Config, Driver, Event, RangeSet};
 use crate::os::{AddMemoryError, GuestMemory, MemStats, Pfn};
 use hvcall::sim::SimHypervisor;
 use serde_json::{Value, json};
@@ -32,6 +32,7 @@ pub struct DmSide {
     last_now: u64,
     events: Vec<String>,
     refused_frees: u64,
+    connected_at: Option<u64>,
 }
 
 /// The guest model seen through the driver's OS trait.
@@ -136,9 +137,23 @@ impl DmSide {
             buffer_percent: u64::from(sc.host.buffer.unwrap_or(20)),
             ..HyperVParams::default()
         };
-        let mut cfg = HostConfig::new(Policy::HyperV(params), boot);
-        cfg.hot_add_base = boot.next_multiple_of(BLOCK_PAGES);
-        cfg.hot_add_pages = frames.saturating_sub(cfg.hot_add_base);
+        let cfg = match sc.host.mode {
+            // WSL2: a fixed-size VM. The DM VSP is there (the guest's driver binds, negotiates
+            // and reports pressure; the host sends the maximum-size info message after its quiet
+            // period) but it never balloons or hot-adds.
+            HostMode::Wsl2 => {
+                let mut cfg = HostConfig::new(Policy::Manual, frames);
+                cfg.send_info = true;
+                cfg.hot_add_pages = 0;
+                cfg
+            }
+            HostMode::Hyperv => {
+                let mut cfg = HostConfig::new(Policy::HyperV(params), boot);
+                cfg.hot_add_base = boot.next_multiple_of(BLOCK_PAGES);
+                cfg.hot_add_pages = frames.saturating_sub(cfg.hot_add_base);
+                cfg
+            }
+        };
         let host = DmHost::new(cfg);
         let bus = vmbus::sim::SimVmbus::dm();
         Ok(Self {
@@ -152,6 +167,7 @@ impl DmSide {
             last_now: 0,
             events: Vec::new(),
             refused_frees: 0,
+            connected_at: None,
         })
     }
 
@@ -191,6 +207,9 @@ impl DmSide {
                 }
             }
             while let Some(e) = self.driver.poll_event() {
+                if matches!(e, Event::Connected { .. }) && self.connected_at.is_none() {
+                    self.connected_at = Some(now);
+                }
                 self.events.push(format!("{now}: {e:?}"));
             }
             self.sync_ledger(guest.harness_mut().hypervisor_mut());
@@ -266,6 +285,11 @@ impl DmSide {
             "host_ledger_added": self.host.ledger.added.pages(),
             "events": self.events,
         })
+    }
+
+    /// When the driver finished its handshake (Linux registers free page reporting then).
+    pub fn connected_at(&self) -> Option<u64> {
+        self.connected_at
     }
 
     /// Pages the host currently gives the VM (its view).

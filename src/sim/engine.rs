@@ -233,13 +233,9 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
             let cfg_e = EngineConfig::new(p)
                 .with_order(sc.reporting.order)
                 .map_err(|e| SimError::Scenario(sc.name.clone(), e.to_string()))?;
-            let mut e = ReportingEngine::new(cfg_e);
-            // Linux registers page reporting when the Hyper-V driver probes, a few seconds
-            // into boot; the reporter decides on its own whether it may report at all.
-            if host.reporter_enabled() {
-                e.register(Duration::from_nanos(NS_PER_SEC));
-            }
-            Some(e)
+            // Registered when the DM driver has connected, as hv_balloon does; the reporter
+            // decides on its own (at probe) whether it may report at all.
+            Some(ReportingEngine::new(cfg_e))
         }
         None => None,
     };
@@ -304,8 +300,14 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
                 guest.set_notify_order(e.order());
             }
         }
-        // 4. DM driver and host.
+        // 4. DM driver and host; free page reporting starts once the driver has connected.
         host.poll(now, &mut guest);
+        if let (Some(e), Some(t)) = (engine.as_mut(), host.connected_at()) {
+            // A reporter that disabled itself stays off (the engine is not registered again).
+            if !e.is_registered() && host.reporter_enabled() {
+                e.register(Duration::from_nanos(t));
+            }
+        }
         // 5. Invariants.
         if cfg.check_invariants && now >= next_check {
             checks += 1;

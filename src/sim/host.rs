@@ -9,8 +9,9 @@
 //! trace, before any guest data exists): from then on backing follows the guest's writes, as
 //! `EnableDeferredCommit` does.
 //!
-//! Hyper-V mode: the startup memory is backed, the rest is hot-add space; the real DM driver
-//! and the simulated DM host run in [`super::dm`].
+//! Hyper-V mode: the startup memory is backed, the rest is hot-add space. In both modes the
+//! real DM driver and the simulated DM host run in [`super::dm`] (in WSL2 mode the host never
+//! balloons or hot-adds).
 
 use super::dm::DmSide;
 use super::engine::Counters;
@@ -60,6 +61,7 @@ pub struct Host {
     dm: Option<DmSide>,
     boot_online: u64,
     frames: u64,
+    wsl2: bool,
 }
 
 impl Host {
@@ -71,10 +73,7 @@ impl Host {
             HostMode::Wsl2 => frames,
             HostMode::Hyperv => sc.host.startup.map_or(frames, |s| s.0 / 4096),
         };
-        let dm = match sc.host.mode {
-            HostMode::Wsl2 => None,
-            HostMode::Hyperv => Some(DmSide::new(sc, log.clone()).map_err(HostError::Dm)?),
-        };
+        let dm = Some(DmSide::new(sc, log.clone()).map_err(HostError::Dm)?);
         Ok(Self {
             reporter: HvReporter::with_state(
                 HvReporterConfig::default(),
@@ -86,6 +85,7 @@ impl Host {
             dm,
             boot_online,
             frames,
+            wsl2: sc.host.mode == HostMode::Wsl2,
         })
     }
 
@@ -99,7 +99,7 @@ impl Host {
                 self.frames - self.boot_online.min(self.frames),
             )],
         );
-        if self.dm.is_none() {
+        if self.wsl2 {
             host_discard(hv, &[(0, self.frames)]);
         }
     }
@@ -162,6 +162,11 @@ impl Host {
         if let Some(dm) = self.dm.as_mut() {
             dm.poll(now, guest);
         }
+    }
+
+    /// When the DM driver connected (free page reporting is registered then, as in Linux).
+    pub fn connected_at(&self) -> Option<u64> {
+        self.dm.as_ref().and_then(DmSide::connected_at)
     }
 
     /// The next DM deadline.
