@@ -1,6 +1,6 @@
 //! `hvcall_sim`: hypercall inputs and results.
 //!
-//! Four modes, chosen by the first input byte (mod 4):
+//! Five modes, chosen by the first input byte (mod 5):
 //!
 //! 0. **simulator**: a [`SimHypervisor`] with fuzz-chosen configuration and fault injection
 //!    is fed arbitrary control words with arbitrary input pages. Asserts: a status comes back
@@ -20,6 +20,11 @@
 //!    simulator with faults. Asserts: progress never exceeds the input and, for cold discard,
 //!    the frames the simulator unbacked equal what progress reports when every frame was
 //!    backed before. Also hostile CPUID values to discovery.
+//! 4. **free page reporter**: `hv_reporting::HvReporter` (hv_balloon's cold-discard reporter)
+//!    probed with hostile CPUID values and capability output, then fed batches of blocks over
+//!    the hostile backend. Asserts: every failure is a typed `ReportError`; a disabled reporter
+//!    issues no hypercall; the hypercalls it counts are the ones the backend saw; a requested
+//!    disable takes effect through `poll_disable`.
 
 use arbitrary::{Result, Unstructured};
 use hvcall::builder::{self, build_ranges, collect_into};
@@ -36,11 +41,12 @@ pub fn run(data: &[u8]) {
     let Ok(mode) = u.arbitrary::<u8>() else {
         return;
     };
-    let _ = match mode % 4 {
+    let _ = match mode % 5 {
         0 => simulator(&mut u),
         1 => range_builder(&mut u),
         2 => hostile(&mut u),
-        _ => heat_hints(&mut u),
+        3 => heat_hints(&mut u),
+        _ => reporter(&mut u),
     };
 }
 
@@ -607,6 +613,63 @@ fn heat_hints(u: &mut Unstructured<'_>) -> Result<()> {
     }
     if heat != HeatType::COLD_DISCARD {
         assert_eq!(unbacked, 0, "a non-discard hint unbacked frames");
+    }
+    Ok(())
+}
+
+fn reporter(u: &mut Unstructured<'_>) -> Result<()> {
+    use hv_dynmem::reporting::{HvReporter, HvReporterConfig, ReportError};
+    let cfg = HvReporterConfig {
+        allow_1gib: u.arbitrary()?,
+    };
+    let mut cpu_words: [u32; 12] = u.arbitrary()?;
+    if u.ratio(3u8, 4)? {
+        // Mostly a plausible Hyper-V: present, max leaf, signature, extended hypercalls.
+        cpu_words[2] |= 1 << 31;
+        cpu_words[4] = 0x4000_000A;
+        cpu_words[8] = 0x3123_7648;
+        cpu_words[5] |= 1 << 20;
+    }
+    let cpu = FuzzCpu(cpu_words);
+    let mut be = Hostile {
+        u,
+        input: Box::new(HvPage::zeroed()),
+        output: Box::new(HvPage::zeroed()),
+        calls: 0,
+    };
+    let mut rep = HvReporter::probe(&mut be, &cpu, cfg);
+    let _ = format!("{:?} {:?}", rep.state(), rep.stats());
+    for _ in 0..be.u.int_in_range(0u8..=8)? {
+        let n = be.u.int_in_range(0usize..=64)?;
+        let mut blocks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let order = be.u.int_in_range(0u8..=12)?;
+            let pfn = be.u.int_in_range(0u64..=1 << 22)? << order;
+            blocks.push((pfn, order));
+        }
+        let enabled = rep.is_enabled();
+        let calls_before = be.calls;
+        let hyper_before = rep.stats().hypercalls;
+        let r = rep.report_blocks(&mut be, &blocks);
+        let issued = (be.calls - calls_before) as u64;
+        assert_eq!(
+            rep.stats().hypercalls - hyper_before,
+            issued,
+            "hypercall count differs"
+        );
+        match r {
+            Ok(()) => assert!(enabled, "a disabled reporter reported"),
+            Err(ReportError::Disabled) => {
+                assert!(!enabled, "enabled reporter said disabled");
+                assert_eq!(issued, 0, "a disabled reporter issued hypercalls");
+            }
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+        let _ = rep.current_order(be.u.int_in_range(0u8..=10)?);
+        if rep.disable_requested() {
+            assert!(rep.poll_disable().is_some());
+            assert!(!rep.is_enabled(), "poll_disable left the reporter on");
+        }
     }
     Ok(())
 }
