@@ -134,7 +134,8 @@ impl RunResult {
 }
 
 /// The scenario used to replay a recorded trace: a WSL2 guest the size of the recorded
-/// machine, reporting `linux` order 9, `dropcache`, and two idle minutes after the trace.
+/// machine, reporting `linux` order 9, `dropcache`, and three idle minutes after the trace (long
+/// enough for the cache policy's two-minute idle window).
 pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
     let total = t.total.div_ceil(4 << 20) * (4 << 20);
     let span = t.samples.last().map_or(0, |s| s.t_ns) - t.samples.first().map_or(0, |s| s.t_ns);
@@ -153,7 +154,7 @@ pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
             t.command.join(" "),
             t.samples.len()
         ),
-        duration: SimDuration(span + 121 * NS_PER_SEC),
+        duration: SimDuration(span + 181 * NS_PER_SEC),
         sample: SimDuration(t.period_ns.clamp(NS_PER_SEC / 10, NS_PER_SEC)),
         guest: GuestSpec {
             memory: ByteSize(total.max(256 << 20)),
@@ -288,9 +289,11 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         if reclaim.next_deadline().is_some_and(|d| d <= now) {
             reclaim.tick(now, busy_ns, &mut guest);
         }
-        // 3. Frees that should wake the reporting engine.
+        // 3. Frees that should wake the reporting engine (taken even with reporting off, so a
+        // pending notification never keeps the loop at this instant).
+        let notified = guest.take_notify();
         if let Some(e) = engine.as_mut() {
-            if guest.take_notify() {
+            if notified {
                 e.notify_free(Duration::from_nanos(now), e.order());
             }
             if e.next_deadline()
