@@ -30,6 +30,9 @@ use std::{eprint, eprintln, format};
 
 const PAGE: u64 = 4096;
 
+/// Consecutive 1 ns steps after which the run is declared stalled.
+const MAX_TINY_STEPS: u32 = 100_000;
+
 /// How to run.
 #[derive(Debug, Clone, Default)]
 pub struct RunConfig {
@@ -54,6 +57,9 @@ pub enum SimError {
     /// The simulated host refused to set up.
     #[error("host setup: {0}")]
     Host(#[from] HostError),
+    /// The event loop stopped advancing: some deadline stayed in the past (a bug).
+    #[error("simulation stalled at {0} ns: a deadline does not advance")]
+    Stalled(u64),
 }
 
 /// Counters of a run.
@@ -256,6 +262,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     let mut samples = Vec::with_capacity((end / sample_every + 2) as usize);
     let mut now = 0u64;
     let mut busy_ns = 0u64;
+    let mut tiny_steps = 0u32;
     let mut progress = Progress {
         on: cfg.progress && std::io::stderr().is_terminal() && end > 600 * NS_PER_SEC,
         last: u64::MAX,
@@ -344,6 +351,11 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         }
         if workload.busy(now) {
             busy_ns += next - now;
+        }
+        // Guard: a deadline stuck in the past would step 1 ns at a time for ever.
+        tiny_steps = if next - now <= 1 { tiny_steps + 1 } else { 0 };
+        if tiny_steps > MAX_TINY_STEPS {
+            return Err(SimError::Stalled(now));
         }
         now = next;
     }
