@@ -47,7 +47,7 @@ fn record_then_replay() {
         Some(0)
     );
 
-    // ...and through the library: deterministic for the same trace and seed.
+    // ...and through the library.
     let sc = scenario_for_trace(&t);
     let cfg = RunConfig {
         seed: 1,
@@ -56,8 +56,8 @@ fn record_then_replay() {
         ..RunConfig::default()
     };
     let a = run(&sc, &cfg).expect("run");
-    let b = run(&sc, &cfg).expect("run");
-    assert_eq!(a.trace_hash, b.trace_hash);
+    // Deterministic: the binary's replay of the file and this one agree bit for bit.
+    assert_eq!(v["runs"][0]["trace_hash"], format!("{:016x}", a.trace_hash));
     assert!(a.counters.violations.is_empty());
     // The replayed guest's used memory follows the trace (within the kernel estimate).
     let first = &t.samples[0];
