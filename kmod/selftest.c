@@ -10,6 +10,8 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
+#include <linux/nodemask.h>
 #include <linux/page_reporting.h>
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
@@ -172,6 +174,16 @@ s32 kglue_st_host_send(const u8 *buf, u32 len)
 s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len)
 {
 	return st_get(&st_g2h, buf, cap, len);
+}
+
+u64 kglue_st_end_pfn(void)
+{
+	u64 end = 0;
+	int nid;
+
+	for_each_online_node(nid)
+		end = max_t(u64, end, node_end_pfn(nid));
+	return end * (PAGE_SIZE / 4096);
 }
 
 u64 kglue_hypercall(u64 control, u64 input_gpa, u64 output_gpa)

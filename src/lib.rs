@@ -18,3 +18,9 @@ pub mod os;
 pub mod protocol;
 #[cfg(feature = "sim")]
 pub mod sim;
+/// The simulator's DM host alone (feature `dm-host` without `sim`): `no_std` + `alloc`, at the
+/// same path as in the full simulator, so the kernel self-test can run it.
+#[cfg(all(feature = "dm-host", not(feature = "sim")))]
+pub mod sim {
+    pub mod dm_host;
+}

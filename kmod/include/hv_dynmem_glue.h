@@ -167,5 +167,8 @@ u32 kglue_st_reporting_state(void);
  * driver entry points' kglue_vmbus_send/recv). Same return conventions as those. */
 s32 kglue_st_host_send(const u8 *buf, u32 len);
 s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len);
+/* Self-test module only: one past the highest page frame of any online node (the guest's RAM
+ * as the simulated DM host sees it), in 4 KiB pages. */
+u64 kglue_st_end_pfn(void);
 
 #endif /* HV_DYNMEM_GLUE_H */

@@ -114,7 +114,10 @@ pub extern "C" fn hvdm_drv_step(_arg: *mut c_void) -> c_int {
 
 /// Probes the cold-discard capability and registers with the kernel's page-reporting core.
 fn enable_reporting(order: u32) {
-    let mut backend = KernelHypercalls::new();
+    let Some(mut backend) = KernelHypercalls::new() else {
+        log::warn!("page reporting off: no memory for the hypercall parameter pages");
+        return;
+    };
     let reporter = HvReporter::probe(&mut backend, &NativeCpuId, HvReporterConfig::default());
     if !reporter.is_enabled() {
         return;

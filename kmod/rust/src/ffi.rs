@@ -139,3 +139,9 @@ pub fn st_host_recv(buf: &mut [u8]) -> Option<usize> {
     let ret = unsafe { k::kglue_st_host_recv(buf.as_mut_ptr(), cap, &mut len) };
     (ret == 0 && len > 0).then_some(len as usize)
 }
+
+/// Self-test module: one past the highest page frame of any online node (4 KiB pages).
+pub fn st_end_pfn() -> u64 {
+    // SAFETY: no arguments, returns an integer.
+    unsafe { k::kglue_st_end_pfn() }
+}

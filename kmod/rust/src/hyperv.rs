@@ -22,26 +22,21 @@ pub struct KernelHypercalls {
 }
 
 impl KernelHypercalls {
-    /// Allocates the two parameter pages (GFP_KERNEL; process context).
-    pub fn new() -> Self {
-        let input = Box::new(HvPage::zeroed());
-        let output = Box::new(HvPage::zeroed());
+    /// Allocates the two parameter pages (GFP_KERNEL; process context), zeroed directly on the
+    /// heap (no 4 KiB temporary on the kernel stack); `None` when the allocation fails.
+    pub fn new() -> Option<Self> {
+        let input = HvPage::new_boxed().ok()?;
+        let output = HvPage::new_boxed().ok()?;
         // SAFETY: a live kmalloc'd (direct-mapped) allocation; only its address is used.
         let input_gpa = unsafe { k::kglue_virt_to_phys((&raw const *input).cast()) };
         // SAFETY: as above.
         let output_gpa = unsafe { k::kglue_virt_to_phys((&raw const *output).cast()) };
-        Self {
+        Some(Self {
             input,
             output,
             input_gpa,
             output_gpa,
-        }
-    }
-}
-
-impl Default for KernelHypercalls {
-    fn default() -> Self {
-        Self::new()
+        })
     }
 }
 

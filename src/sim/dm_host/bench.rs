@@ -2,7 +2,7 @@
 //! virtual time. Generic over the channel so the end-to-end tests run it on the simulated
 //! VMBus and unit tests on [`super::pipe`].
 
-use std::vec::Vec;
+use alloc::vec::Vec;
 
 use vmbus::Channel;
 
@@ -137,6 +137,7 @@ impl<M: GuestMemory, G: Channel, H: HostChannel> Bench<M, G, H> {
     }
 }
 
+#[cfg(feature = "sim")]
 /// A bench over the simulated VMBus (the DM channel: 16 KiB rings each way).
 pub fn on_sim_vmbus<M: GuestMemory>(
     driver: Driver,

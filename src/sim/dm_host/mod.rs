@@ -14,6 +14,10 @@
 //!
 //! [`Policy::Manual`] does nothing on its own; tests drive it with `request_*`.
 //!
+//! `no_std` + `alloc` (feature `dm-host`, implied by `sim`): the kernel self-test runs it over
+//! in-memory VMBus rings. Only the [`HostChannel`] implementation for the simulated VMBus
+//! (`vmbus::sim::HostEndpoint`) needs the full `sim` feature.
+//!
 //! Both keep a [`Ledger`] of ballooned and hot-added frames and record every protocol
 //! violation by the guest in [`DmHost::violations`]. Everything is driven by virtual time: the
 //! caller passes `now` (ns) to [`DmHost::poll`] and asks [`DmHost::next_deadline`].
@@ -21,10 +25,10 @@
 pub mod bench;
 pub mod pipe;
 
-use std::collections::VecDeque;
-use std::format;
-use std::string::String;
-use std::vec::Vec;
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use zerocopy::IntoBytes;
 
@@ -70,6 +74,7 @@ impl HostChannel for pipe::PipeEnd {
     }
 }
 
+#[cfg(feature = "sim")]
 impl HostChannel for vmbus::sim::HostEndpoint {
     fn host_send(&mut self, payload: &[u8]) -> Result<(), HostSendError> {
         match self.send(payload, 0, false) {
@@ -317,7 +322,7 @@ impl DmHost {
             stalled: false,
             hot_add_unusable: false,
             next_tick: None,
-            rx_buf: std::vec![0u8; 16 * 1024],
+            rx_buf: alloc::vec![0u8; 16 * 1024],
         }
     }
 

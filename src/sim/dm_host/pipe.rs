@@ -2,10 +2,10 @@
 //! direction so tests can make the "ring" fill up. The end-to-end tests use the simulated
 //! VMBus; this is for unit tests and for stepping a driver and host without ring framing.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
-use std::vec::Vec;
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
 
 use vmbus::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
 

@@ -1,7 +1,7 @@
 //! The simulated host against a hand-played (misbehaving) guest.
 
-use std::vec;
-use std::vec::Vec;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use vmbus::Channel;
 use zerocopy::IntoBytes;
