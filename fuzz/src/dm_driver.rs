@@ -8,7 +8,8 @@
 //! a sequence of steps: arbitrary host packets, well-formed requests aimed at the driver's
 //! state (balloon, unballoon of ranges it holds or not, hot-add, info, hot-remove, stray
 //! responses), timer polls, guest workload, suspend/resume, OS onlining (only frames the
-//! driver reports backed, as Linux's online callback) and offlining.
+//! driver reports backed, as Linux's online callback) and offlining, and bursts of up to 100
+//! steps without a signal to the guest (more than 64 packets waiting, full queues).
 //!
 //! Asserted after every step:
 //! - no panic anywhere, and no livelock (deferred work finishes in a bounded number of polls);
@@ -158,6 +159,8 @@ struct World {
     /// The host wrote unframed bytes: the guest may read anything out of them (including an
     /// unballoon request), so the balloon-response freshness check is off.
     unframed: bool,
+    /// Inside a burst: the host does not signal the guest after each message.
+    quiet: bool,
 }
 
 impl World {
@@ -229,7 +232,7 @@ impl World {
         let _ = self.host_drain();
         self.note_released(bytes);
         trace!("  host -> guest {:?}", parse(bytes));
-        if self.h.send(bytes) {
+        if self.h.send(bytes) && !self.quiet {
             self.interrupt();
         }
     }
@@ -387,7 +390,7 @@ fn hot_add_range(u: &mut Unstructured<'_>) -> Result<PageRange> {
 }
 
 fn step(w: &mut World, u: &mut Unstructured<'_>, ring: bool) -> Result<()> {
-    let op = u.int_in_range(0u8..=21)?;
+    let op = u.int_in_range(0u8..=22)?;
     trace!(
         "step {op} at {} ns; ballooned {:?}",
         w.now,
@@ -555,6 +558,21 @@ fn step(w: &mut World, u: &mut Unstructured<'_>, ring: bool) -> Result<()> {
         19 if ring => ring_fault(w, u)?,
         19 => w.interrupt(),
         20 => w.interrupt(),
+        22 if !w.quiet => {
+            // A burst: up to 100 steps with no signal to the guest, then one interrupt (more
+            // than 64 packets waiting, full response and unballoon queues).
+            w.quiet = true;
+            let mut r = Ok(());
+            for _ in 0..u.int_in_range(1u8..=100)? {
+                r = step(w, u, ring);
+                if r.is_err() {
+                    break;
+                }
+            }
+            w.quiet = false;
+            w.interrupt();
+            r?;
+        }
         _ => {
             // A burst of balloon work with polls in between, to reach retries and more_pages.
             let id = w.id();
@@ -670,6 +688,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         corrupted_g2h: false,
         released: Vec::new(),
         unframed: false,
+        quiet: false,
     };
     if flags & 0x80 == 0 {
         handshake(&mut w, u)?;

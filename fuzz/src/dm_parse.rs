@@ -1,4 +1,4 @@
-//! `dm_parse`: the DM message parser ([`hv_dynmem::protocol::parse`]) on arbitrary bytes.
+//! `dm_parse`: the DM message parser ([`hv_dynmem::protocol::parse()`]) on arbitrary bytes.
 //!
 //! Asserts, for every input:
 //! - `parse` returns (never panics); an error renders a non-empty message;
@@ -13,7 +13,8 @@
 //! - the JSON decoder (`hv-dynmem decode`) accepts exactly what `parse` accepts.
 
 use hv_dynmem::protocol::{
-    FRAME_SPACE_END, Info, InfoHeader, Message, MessageType, PageRange, encode, json, parse,
+    FRAME_SPACE_END, Info, InfoHeader, InfoType, Message, MessageType, PageRange, encode, json,
+    parse,
 };
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::U32;
@@ -109,7 +110,7 @@ pub fn run(data: &[u8]) {
                     let canon = encode::info_max_page_count(hdr.hdr.trans_id.get(), n);
                     let again = parse(&canon).expect("info_max_page_count output parses");
                     assert_eq!(again_info(&again), Some(info));
-                    (1, n.to_le_bytes().to_vec())
+                    (InfoType::MAX_PAGE_CNT.0, n.to_le_bytes().to_vec())
                 }
                 Info::Other { ty, data } => (ty.0, data.to_vec()),
             };

@@ -115,7 +115,7 @@ fn check_packet(p: &IncomingPacket, buf_len: Option<usize>, size: usize) {
 
 fn check_index(v: u32, size: usize) {
     assert!(
-        (v as usize) < size && v % 8 == 0,
+        (v as usize) < size && v.is_multiple_of(8),
         "published index {v:#x} invalid for {size}"
     );
 }
@@ -287,7 +287,7 @@ fn write_checked<M: RingMem>(
                 n % 8 == 0 && n <= size - 8,
                 "write took {n} bytes of a {size}-byte ring"
             );
-            if read < size && read % 8 == 0 {
+            if read < size && read.is_multiple_of(8) {
                 assert_eq!(
                     circular(&before, read, tail),
                     circular(&after, read, tail),
