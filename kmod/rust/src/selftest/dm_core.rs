@@ -14,6 +14,9 @@
 //! [`HostChannel`]. The simulator's test [`Bench`] steps both in virtual time driven by the
 //! test (no sleeping): the driver's 1 s status-report timer and its default
 //! `pressure_report_delay` of 45 reports run in a few hundred rounds.
+//! A livelock between the two would make `Bench::settle` panic; the self-test module's
+//! guarded call turns that into a failed test (and a second WARN, which `scripts/kmod-test`
+//! also rejects), never a hang.
 //!
 //! Covered: version negotiation (2.0 accepted first), capabilities, a status report received
 //! by the host (checked against `si_mem_available`), a 2048-page balloon checked against the
