@@ -161,6 +161,9 @@ struct World {
     unframed: bool,
     /// Inside a burst: the host does not signal the guest after each message.
     quiet: bool,
+    /// The host tampered with the host-to-guest ring (ring mode): host messages may sit
+    /// unread behind a corrupt packet and be read later.
+    h2g_tainted: bool,
 }
 
 impl World {
@@ -187,7 +190,7 @@ impl World {
     fn run_due(&mut self) {
         for _ in 0..2_000 {
             if self.d.next_deadline().is_none_or(|t| t > self.now) {
-                if self.host_drain() {
+                if self.host_drain() && self.all_host_messages_read() {
                     self.released.clear();
                 }
                 return;
@@ -234,6 +237,19 @@ impl World {
         trace!("  host -> guest {:?}", parse(bytes));
         if self.h.send(bytes) && !self.quiet {
             self.interrupt();
+        }
+    }
+
+    /// True if the guest has read every message the host sent (so no unballoon request is
+    /// still waiting in the channel).
+    fn all_host_messages_read(&self) -> bool {
+        if self.quiet {
+            return false;
+        }
+        match (&self.g, &self.h) {
+            (Guest::Pipe(g), _) => g.pending_in() == 0,
+            (_, Host::Ring(h)) => h.in_flight() == 0 && !self.h2g_tainted,
+            _ => false,
         }
     }
 
@@ -595,6 +611,8 @@ fn ring_fault(w: &mut World, u: &mut Unstructured<'_>) -> Result<()> {
     } else {
         Direction::GuestToHost
     };
+    // Any of these may leave host messages unread for a while (conservative).
+    w.h2g_tainted = true;
     match u.int_in_range(0u8..=7)? {
         0 | 1 => {
             let word = match u.int_in_range(0u8..=5)? {
@@ -689,6 +707,7 @@ fn drive(u: &mut Unstructured<'_>) -> Result<()> {
         released: Vec::new(),
         unframed: false,
         quiet: false,
+        h2g_tainted: false,
     };
     if flags & 0x80 == 0 {
         handshake(&mut w, u)?;
