@@ -106,7 +106,9 @@ fn hyperv_dm_hot_adds_and_balloons_with_the_real_driver() {
     let m = r.metrics.expect("metrics");
     // The workload needed more than the startup memory: the host grew the VM, then shrank it.
     assert!(m.committed_peak > 5 * GIB);
-    assert!(m.committed_at_end < 4 * GIB);
+    // Once the work ends the host shrinks the VM to its 1 GiB minimum and stays there: it does
+    // not count its own balloon as guest demand (which made it give pages straight back).
+    assert!(m.committed_at_end < 5 * GIB / 4, "{m:?}");
 }
 
 #[test]

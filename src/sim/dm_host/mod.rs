@@ -588,7 +588,13 @@ impl DmHost {
         let Some(last) = self.status_reports.last() else {
             return;
         };
-        let demand = last.num_committed;
+        // The guest's committed figure counts the pages it holds in the balloon (dm-protocol.md
+        // §3.3: the host expects ballooned-out pages inside committed memory). Those pages are
+        // not demand the VM needs backed: without taking them off, every balloon raises the
+        // "demand" by its own size and the host gives the pages straight back (oscillation).
+        let demand = last
+            .num_committed
+            .saturating_sub(self.ledger.ballooned.pages());
         let want =
             (demand.saturating_mul(100 + p.buffer_percent) / 100).clamp(p.min_pages, p.max_pages);
         let cur = self.current_pages();
