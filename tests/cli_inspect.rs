@@ -1,6 +1,7 @@
 //! `inspect` on captured /proc files and on the live machine.
 use hv_dynmem::sim::proc::{Inspection, inspect_text};
-use std::process::Command;
+mod common;
+use common::{hv_dynmem, succeeds};
 
 fn fixture(name: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,39 +66,22 @@ fn host_fixture_parses() {
 #[test]
 fn cli_on_fixtures_and_on_the_live_machine() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["inspect", "--json", "--meminfo"])
-        .arg(dir.join("meminfo-wsl.txt"))
-        .arg("--buddyinfo")
-        .arg(dir.join("buddyinfo-wsl.txt"))
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        hv_dynmem()
+            .args(["inspect", "--json", "--meminfo"])
+            .arg(dir.join("meminfo-wsl.txt"))
+            .arg("--buddyinfo")
+            .arg(dir.join("buddyinfo-wsl.txt")),
     );
     let i: Inspection = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(i.reportable_by_order[10], 2303 * (4 << 20));
 
     // The live machine (Linux): whatever it holds, the figures are consistent.
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["inspect", "--json"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(hv_dynmem().args(["inspect", "--json"]));
     let i: Inspection = serde_json::from_slice(&out.stdout).expect("json");
     assert!(i.total > 0);
     assert!(i.reportable_by_order.windows(2).all(|w| w[0] >= w[1]));
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .arg("inspect")
-        .output()
-        .expect("run");
-    assert!(out.status.success());
+    let out = succeeds(hv_dynmem().arg("inspect"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("free page reporting could return"));
 }
 

@@ -1,19 +1,12 @@
 //! The main job: `hv-dynmem` with no arguments (what `cargo run --release` runs on a fresh
 //! clone) shows memory going back to the host and writes its plot.
-use std::process::Command;
+mod common;
+use common::{hv_dynmem, succeeds, temp_dir};
 
 #[test]
 fn no_arguments_runs_wsl_build_with_and_without_reporting() {
-    let dir = std::env::temp_dir().join(format!("hvdm-main-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .env("CARGO_TARGET_DIR", &dir)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = temp_dir("main");
+    let out = succeeds(hv_dynmem().env("CARGO_TARGET_DIR", &dir));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("scenario wsl-build"), "{text}");
     assert!(

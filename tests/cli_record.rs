@@ -1,23 +1,18 @@
 //! `record -- CMD` then `simulate --trace FILE`: the round trip on a small real command.
 use hv_dynmem::sim::engine::{RunConfig, run, scenario_for_trace};
 use hv_dynmem::sim::proc::RecordedTrace;
-use std::process::Command;
+mod common;
+use common::{fails, hv_dynmem, succeeds, temp_dir};
 
 #[test]
 fn record_then_replay() {
-    let dir = std::env::temp_dir().join(format!("hvdm-rec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = temp_dir("rec");
     let trace = dir.join("trace.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["record", "--period-ms", "50", "--out"])
-        .arg(&trace)
-        .args(["--", "sleep", "0.3"])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        hv_dynmem()
+            .args(["record", "--period-ms", "50", "--out"])
+            .arg(&trace)
+            .args(["--", "sleep", "0.3"]),
     );
     let t = RecordedTrace::parse(&std::fs::read_to_string(&trace).expect("trace"))
         .expect("valid trace");
@@ -28,15 +23,10 @@ fn record_then_replay() {
     assert_eq!(t.samples[0].buddy.len(), 11);
 
     // Replay through the binary...
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["simulate", "--json", "--check", "--trace"])
-        .arg(&trace)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        hv_dynmem()
+            .args(["simulate", "--json", "--check", "--trace"])
+            .arg(&trace),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["runs"][0]["scenario"], "trace");
@@ -77,11 +67,7 @@ fn record_then_replay() {
 
 #[test]
 fn record_without_a_command_fails_and_bad_traces_are_rejected() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .arg("record")
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    fails(hv_dynmem().arg("record"));
     assert!(RecordedTrace::parse("{}").is_err());
     assert!(
         RecordedTrace::parse(

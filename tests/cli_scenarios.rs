@@ -1,6 +1,7 @@
 //! Bad scenario files are rejected with the line and the field; nothing partial is written.
 use hv_dynmem::sim::scenario::Scenario;
-use std::process::Command;
+mod common;
+use common::{fails, hv_dynmem, succeeds, temp_dir};
 
 const GOOD_HEAD: &str = "name = \"t\"\nduration = \"1m\"\n[guest]\nmemory = \"1GiB\"\n";
 
@@ -85,8 +86,7 @@ fn missing_field_and_syntax_error() {
 
 #[test]
 fn the_binary_rejects_a_bad_file_and_writes_nothing() {
-    let dir = std::env::temp_dir().join(format!("hvdm-cli-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = temp_dir("cli-bad");
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
@@ -96,14 +96,13 @@ fn the_binary_rejects_a_bad_file_and_writes_nothing() {
     )
     .expect("write");
     let plot = dir.join("out.svg");
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["simulate", "--scenario"])
-        .arg(&bad)
-        .arg("--plot")
-        .arg(&plot)
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    let out = fails(
+        hv_dynmem()
+            .args(["simulate", "--scenario"])
+            .arg(&bad)
+            .arg("--plot")
+            .arg(&plot),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("bad.toml:9:") && stderr.contains("field `size`"),
@@ -116,47 +115,33 @@ fn the_binary_rejects_a_bad_file_and_writes_nothing() {
         "only the scenario file"
     );
     // Missing file and unknown option.
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["simulate", "-s", "/nonexistent/x.toml"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    let out = fails(hv_dynmem().args(["simulate", "-s", "/nonexistent/x.toml"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read scenario file"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["simulate", "--frobnicate"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    let out = fails(hv_dynmem().args(["simulate", "--frobnicate"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn simulate_writes_plot_csv_json_and_trace() {
-    let dir = std::env::temp_dir().join(format!("hvdm-cli-out-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = temp_dir("cli-out");
     let (plot, csv, trace) = (dir.join("p.svg"), dir.join("s.csv"), dir.join("t.jsonl"));
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args([
-            "simulate",
-            "-s",
-            "alloc-free-1g",
-            "--compare",
-            "--json",
-            "--check",
-            "--plot",
-        ])
-        .arg(&plot)
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--trace-out")
-        .arg(&trace)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeds(
+        hv_dynmem()
+            .args([
+                "simulate",
+                "-s",
+                "alloc-free-1g",
+                "--compare",
+                "--json",
+                "--check",
+                "--plot",
+            ])
+            .arg(&plot)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--trace-out")
+            .arg(&trace),
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let runs = v["runs"].as_array().expect("runs");
@@ -180,11 +165,7 @@ fn simulate_writes_plot_csv_json_and_trace() {
 
 #[test]
 fn scenarios_and_decode_subcommands() {
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .arg("scenarios")
-        .output()
-        .expect("run");
-    assert!(out.status.success());
+    let out = succeeds(hv_dynmem().arg("scenarios"));
     let s = String::from_utf8_lossy(&out.stdout);
     for n in [
         "wsl-build",
@@ -195,10 +176,6 @@ fn scenarios_and_decode_subcommands() {
     ] {
         assert!(s.contains(n), "{s}");
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_hv-dynmem"))
-        .args(["decode", "zz"])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    let out = fails(hv_dynmem().args(["decode", "zz"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a hex byte"));
 }
