@@ -663,6 +663,12 @@ impl Driver {
         if self.queue_retry.is_some_and(|t| now >= t) {
             self.flush_queue(ch, now);
         }
+        // Unballoon requests queued so far arrived before a balloon response still pending was
+        // in the ring, so they cannot legitimately name its frames: apply them first, against
+        // what the host held when it asked.
+        if self.phase == Phase::Running && (self.unballoon_reply || !self.unballoon_q.is_empty()) {
+            self.finish_unballoon(ch, mem, now);
+        }
         if self.pending_retry.is_some_and(|t| now >= t) {
             if self.queue.is_empty() {
                 self.send_pending(ch, mem, now);
@@ -673,9 +679,6 @@ impl Driver {
         }
         if self.phase != Phase::Running {
             return;
-        }
-        if self.unballoon_reply || !self.unballoon_q.is_empty() {
-            self.finish_unballoon(ch, mem, now);
         }
         if self.pending.is_empty() {
             if self.balloon.is_none() {

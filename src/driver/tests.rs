@@ -270,6 +270,34 @@ fn balloon_send_error_returns_the_pages() {
 }
 
 #[test]
+fn unballoon_queued_before_a_pending_response_is_sent_cannot_name_its_frames() {
+    // Found by the dm_driver fuzz target: the ring frees up between the unballoon request's
+    // arrival and the next poll, which then sends the pending balloon response. The request was
+    // made before the host held those frames, so it must not free them.
+    let mut t = T::connected();
+    fill_ring(&mut t);
+    t.host_send(encode::balloon_request(1, 100).as_bytes(), 0);
+    t.run(0);
+    let pending: Vec<PageRange> = t.d.pending.clone();
+    assert!(
+        !pending.is_empty() && t.d.ballooned().is_empty(),
+        "response pending"
+    );
+    let msg = encode::to_vec(&encode::unballoon_request(2, false, 1), &pending[..1]);
+    t.host_send(&msg, 0);
+    t.sent(); // the host reads the filler: the ring has room again
+    t.run(S);
+    let c = t.d.counters();
+    assert_eq!(c.refused_unballoon_pages, pending[0].page_cnt());
+    assert_eq!(
+        c.pages_ballooned, 100,
+        "the response's frames stay with the host"
+    );
+    assert!(t.d.ballooned().contains(pending[0].start_page()));
+    assert!(t.mem.violations.is_empty());
+}
+
+#[test]
 fn pages_in_an_unsent_response_are_not_returned_by_unballoon() {
     let mut t = T::connected();
     fill_ring(&mut t);
