@@ -27,7 +27,12 @@ pub struct NativeCpuId;
 
 impl CpuId for NativeCpuId {
     fn cpuid(&self, leaf: u32) -> CpuIdResult {
-        let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+        // `__cpuid_count` is a safe function since Rust 1.87 and an unsafe one before; the
+        // block keeps the declared rust-version (1.85) building.
+        #[allow(unused_unsafe, reason = "unsafe only before Rust 1.87")]
+        // SAFETY: CPUID exists on every x86_64 processor (it is part of the baseline ISA), reads
+        // no memory and only writes the four registers the intrinsic returns.
+        let r = unsafe { core::arch::x86_64::__cpuid_count(leaf, 0) };
         CpuIdResult {
             eax: r.eax,
             ebx: r.ebx,
