@@ -63,6 +63,7 @@ struct hvdm_dev {
 	bool hot_add;		/* our online callback is installed */
 	struct dentry *debugfs;
 	atomic64_t onlined;
+	u8 scratch[HV_HYP_PAGE_SIZE];	/* kglue_vmbus_discard's landing page */
 };
 
 /* One DM device per partition. */
@@ -86,6 +87,23 @@ s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id)
 	if (!hvdm)
 		return -ENODEV;
 	return vmbus_recvpacket(hvdm->hdev->channel, buf, cap, len, trans_id);
+}
+
+/*
+ * The kernel hands out at most the channel's packet buffer (one page by default), so reading
+ * the packet into a scratch page and forgetting it drops it whatever its size.
+ */
+s32 kglue_vmbus_discard(u32 *len)
+{
+	u64 trans_id;
+	s32 ret;
+
+	*len = 0;
+	if (!hvdm)
+		return -ENODEV;
+	ret = vmbus_recvpacket(hvdm->hdev->channel, hvdm->scratch, sizeof(hvdm->scratch), len,
+			       &trans_id);
+	return ret == -ENOBUFS ? -EMSGSIZE : ret;
 }
 
 static void hvdm_channel_callback(void *context)

@@ -166,6 +166,18 @@ s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id)
 	return st_get(&st_h2g, buf, cap, len);
 }
 
+s32 kglue_vmbus_discard(u32 *len)
+{
+	spin_lock(&st_q_lock);
+	*len = 0;
+	if (st_h2g.head != st_h2g.tail) {
+		*len = st_h2g.pkt[st_h2g.head % ST_QLEN].len;
+		st_h2g.head++;
+	}
+	spin_unlock(&st_q_lock);
+	return 0;
+}
+
 s32 kglue_st_host_send(const u8 *buf, u32 len)
 {
 	return st_put(&st_h2g, buf, len);

@@ -135,6 +135,21 @@ fn size_field_larger_than_packet() {
 }
 
 #[test]
+fn packet_larger_than_any_dm_message() {
+    // 6000 bytes (a DM message is at most 4096) that start like a valid balloon request: the
+    // driver drops the packet unread instead of stalling the channel on it, and serves the
+    // next request (the normal balloon in `survived`).
+    let mut b = setup();
+    let before = b.driver.counters();
+    let mut raw = vec![0u8; 6000];
+    raw[..16].copy_from_slice(encode::balloon_request(1, 100_000).as_bytes());
+    send(&mut b, &raw);
+    assert_eq!(b.driver.counters().oversized_packets, 1);
+    assert_eq!(b.driver.counters().pages_ballooned, 1034, "not served");
+    survived(&mut b, &before, |c| c.oversized_packets);
+}
+
+#[test]
 fn size_field_smaller_than_packet() {
     let mut b = setup();
     let before = b.driver.counters();

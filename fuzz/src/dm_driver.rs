@@ -37,7 +37,7 @@ use vmbus::mem::ControlWord;
 use vmbus::packet::PacketType;
 use vmbus::ring::OutgoingPacket;
 use vmbus::sim::{Direction, GuestEndpoint, HostEndpoint, SimConfig, SimVmbus};
-use vmbus::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+use vmbus::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::U32;
 
@@ -90,6 +90,12 @@ impl Channel for Guest {
         match self {
             Guest::Pipe(g) => g.try_recv(buf),
             Guest::Ring(g) => g.try_recv(buf),
+        }
+    }
+    fn discard(&mut self) -> core::result::Result<Option<DiscardedPacket>, RecvError> {
+        match self {
+            Guest::Pipe(g) => g.discard(),
+            Guest::Ring(g) => g.discard(),
         }
     }
     fn signal(&mut self) {

@@ -151,6 +151,9 @@ int hvdm_drv_report(void *arg);
  * *len = 0 when empty, -ENOBUFS when buf is too small (*len = needed). */
 s32 kglue_vmbus_send(const u8 *buf, u32 len, u64 trans_id);
 s32 kglue_vmbus_recv(u8 *buf, u32 cap, u32 *len, u64 *trans_id);
+/* C: drop the next incoming packet unread (the way out of -ENOBUFS): 0 with *len = its
+ * payload length, or *len = 0 when empty; -EMSGSIZE if even a page cannot take it. */
+s32 kglue_vmbus_discard(u32 *len);
 /* C: page reporting on/off for the driver (called from hvdm_drv_step, never the callback). */
 s32 kglue_drv_reporting_enable(u32 order);
 void kglue_drv_reporting_disable(void);

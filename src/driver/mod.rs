@@ -211,6 +211,8 @@ pub struct Counters {
     pub dropped_responses: u64,
     /// Receive errors from the channel.
     pub recv_errors: u64,
+    /// Packets larger than any DM message (the 4096-byte receive buffer), dropped unread.
+    pub oversized_packets: u64,
     /// Blocks the OS returned that were unusable (misaligned or outside the frame space).
     pub bad_allocations: u64,
     /// Status reports sent.
@@ -233,6 +235,7 @@ impl Counters {
             + self.send_failures
             + self.dropped_responses
             + self.recv_errors
+            + self.oversized_packets
             + self.bad_allocations
     }
 }
@@ -749,20 +752,44 @@ impl Driver {
                     }
                     self.rx_buf = buf;
                 }
+                Err(RecvError::BufferTooSmall { len, .. }) => {
+                    // No DM message is this large: drop it so it cannot stall the channel.
+                    self.rx_buf = buf;
+                    self.counters.oversized_packets += 1;
+                    log::error!(
+                        "hv_dynmem: dropped a {len}-byte packet (larger than any DM message)"
+                    );
+                    match ch.discard() {
+                        Ok(Some(d)) => {
+                            if d.signal_needed {
+                                ch.signal();
+                            }
+                        }
+                        Ok(None) => return,
+                        Err(e) => {
+                            self.on_recv_error(e);
+                            return;
+                        }
+                    }
+                }
                 Err(e) => {
                     self.rx_buf = buf;
-                    self.counters.recv_errors += 1;
-                    log::error!("hv_dynmem: receive failed: {e}");
-                    if matches!(e, RecvError::Closed) {
-                        self.phase = Phase::Stopped;
-                        self.next_status = None;
-                        self.push_event(Event::ChannelClosed);
-                    }
+                    self.on_recv_error(e);
                     return;
                 }
             }
         }
         self.rx_more = true;
+    }
+
+    fn on_recv_error(&mut self, e: RecvError) {
+        self.counters.recv_errors += 1;
+        log::error!("hv_dynmem: receive failed: {e}");
+        if matches!(e, RecvError::Closed) {
+            self.phase = Phase::Stopped;
+            self.next_status = None;
+            self.push_event(Event::ChannelClosed);
+        }
     }
 
     fn on_message<C: Channel + ?Sized, M: GuestMemory + ?Sized>(
@@ -1198,6 +1225,7 @@ impl fmt::Display for DebugFs {
             "unsupported_requests", c.unsupported_requests
         )?;
         writeln!(f, "{:<22}: {}", "send_failures", c.send_failures)?;
+        writeln!(f, "{:<22}: {}", "oversized_packets", c.oversized_packets)?;
         writeln!(f, "{:<22}: {}", "ring_full", c.ring_full)
     }
 }

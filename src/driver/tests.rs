@@ -438,13 +438,22 @@ fn debugfs_lines() {
 }
 
 #[test]
-fn recv_buffer_too_small_is_counted_not_fatal() {
+fn recv_buffer_too_small_is_counted_dropped_and_not_fatal() {
     let mut t = T::connected();
     t.h.set_capacity(1 << 20);
     t.h.send(&[0u8; 5000], 0, false).unwrap();
+    t.h.send(encode::balloon_request(1, 10).as_bytes(), 0, false)
+        .unwrap();
     t.d.on_channel_interrupt(&mut t.g, &mut t.mem, 0);
-    assert_eq!(t.d.counters().recv_errors, 1);
+    t.run(0);
+    assert_eq!(t.d.counters().oversized_packets, 1);
+    assert_eq!(t.d.counters().recv_errors, 0);
     assert!(t.d.is_running());
+    assert_eq!(
+        t.d.counters().pages_ballooned,
+        10,
+        "the next packet was served"
+    );
 }
 
 #[test]

@@ -158,6 +158,14 @@ impl<C: vmbus::Channel> vmbus::Channel for RecordingChannel<C> {
         r
     }
 
+    fn discard(&mut self) -> Result<Option<vmbus::DiscardedPacket>, vmbus::RecvError> {
+        let r = self.inner.discard();
+        if r.as_ref().is_ok_and(Option::is_some) {
+            self.log.borrow_mut().to_guest += 1;
+        }
+        r
+    }
+
     fn signal(&mut self) {
         self.inner.signal();
     }

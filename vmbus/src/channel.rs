@@ -100,6 +100,20 @@ pub trait Channel {
     /// [`RecvError::Corrupt`] (see `docs/vmbus.md` §2).
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<ReceivedPacket>, RecvError>;
 
+    /// Drops the next packet without copying it: the way out after
+    /// [`RecvError::BufferTooSmall`], so one oversized packet cannot stall the channel.
+    /// Returns the dropped packet's payload length, `Ok(None)` when the ring is empty.
+    fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError>;
+
     /// Signals the peer (the host's interrupt for this channel).
     fn signal(&mut self);
+}
+
+/// A packet dropped by [`Channel::discard`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscardedPacket {
+    /// Its payload length in bytes.
+    pub len: usize,
+    /// Whether the read freed enough space that the reader must signal the writer.
+    pub signal_needed: bool,
 }

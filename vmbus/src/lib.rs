@@ -28,7 +28,7 @@ mod shared_mem;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-pub use channel::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+pub use channel::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 pub use shared_mem::SharedMemError;
 
 /// Data area size of each ring of the Dynamic Memory channel: 16 KiB per direction, after the

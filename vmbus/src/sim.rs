@@ -50,7 +50,7 @@ use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
-use crate::channel::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+use crate::channel::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 use crate::mem::{self, CONTROL_PAGE_SIZE, ControlWord, FlatRingMem, OutOfBounds, RingMem};
 use crate::packet::{PacketFlags, PacketType, in_band_packet_size};
 use crate::ring::{
@@ -497,6 +497,32 @@ impl Channel for GuestEndpoint {
             packet_type: packet.packet_type.0,
             transaction_id: packet.transaction_id,
             completion_requested: packet.flags.contains(PacketFlags::COMPLETION_REQUESTED),
+            len: packet.len,
+            signal_needed,
+        }))
+    }
+
+    /// Drops the next packet of any type without copying it.
+    fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(RecvError::Closed);
+        }
+        let packet = match s.guest_in.try_skip() {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(ReadError::BufferTooSmall { len, buf }) => {
+                return Err(RecvError::BufferTooSmall { len, buf });
+            }
+            Err(ReadError::Corrupt(e)) => return Err(RecvError::Corrupt(s.guest_error(e))),
+        };
+        let signal_needed = s.guest_in.commit_read();
+        let c = &mut s.counters;
+        c.host_to_guest.packets_received += 1;
+        if signal_needed {
+            c.guest_to_host.signals_needed += 1;
+        }
+        Ok(Some(DiscardedPacket {
             len: packet.len,
             signal_needed,
         }))

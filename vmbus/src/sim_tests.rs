@@ -311,6 +311,25 @@ fn buffer_too_small_keeps_packet_for_a_bigger_buffer() {
     assert_eq!(buf, [7; 40]);
 }
 
+#[test]
+fn discard_drops_an_oversized_packet_and_the_next_one_arrives() {
+    let (_sim, mut guest, mut host) = small();
+    host.send(&[7; 40], 1, false).unwrap();
+    host.send(&[8; 8], 2, false).unwrap();
+    assert_eq!(
+        guest.try_recv(&mut [0u8; 32]),
+        Err(RecvError::BufferTooSmall { len: 40, buf: 32 })
+    );
+    let dropped = guest.discard().unwrap().unwrap();
+    assert_eq!(dropped.len, 40);
+    let mut buf = [0u8; 32];
+    let p = guest.try_recv(&mut buf).unwrap().unwrap();
+    assert_eq!((p.transaction_id, p.len), (2, 8));
+    assert_eq!(&buf[..8], &[8; 8]);
+    assert_eq!(guest.discard(), Ok(None), "empty ring");
+    assert_eq!(guest.counters().host_to_guest.packets_received, 2);
+}
+
 // ------------------------------------------------------------- injected corruption
 
 #[test]

@@ -2,7 +2,7 @@
 #![expect(unsafe_code, reason = "FFI calls into the module's C glue")]
 
 use hyperv_bindings::kernel as k;
-use vmbus::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+use vmbus::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 
 /// The DM device's channel, as the C glue opened it.
 #[derive(Debug, Default)]
@@ -10,6 +10,7 @@ pub struct KernelChannel;
 
 const EAGAIN: i32 = 11;
 const ENOBUFS: i32 = 105;
+const EMSGSIZE: i32 = 90;
 
 impl Channel for KernelChannel {
     fn send(
@@ -54,6 +55,23 @@ impl Channel for KernelChannel {
                 len: len as usize,
                 buf: buf.len(),
             }),
+            _ => Err(RecvError::Closed),
+        }
+    }
+
+    fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError> {
+        let mut len = 0u32;
+        // SAFETY: `len` is a valid out-pointer for the duration of the call.
+        let ret = unsafe { k::kglue_vmbus_discard(&mut len) };
+        match ret {
+            0 if len == 0 => Ok(None),
+            0 => Ok(Some(DiscardedPacket {
+                len: len as usize,
+                signal_needed: false,
+            })),
+            e if e == -EMSGSIZE => Err(RecvError::Corrupt(
+                "packet larger than a page: cannot be dropped",
+            )),
             _ => Err(RecvError::Closed),
         }
     }

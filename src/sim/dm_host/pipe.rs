@@ -7,7 +7,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use vmbus::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+use vmbus::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -123,6 +123,22 @@ impl Channel for PipeEnd {
             transaction_id: 0,
             completion_requested: false,
             len,
+            signal_needed: false,
+        }))
+    }
+
+    fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError> {
+        let mut q = self.rx.borrow_mut();
+        let Some(p) = q.packets.pop_front() else {
+            return if q.closed {
+                Err(RecvError::Closed)
+            } else {
+                Ok(None)
+            };
+        };
+        q.bytes -= cost(p.len());
+        Ok(Some(DiscardedPacket {
+            len: p.len(),
             signal_needed: false,
         }))
     }

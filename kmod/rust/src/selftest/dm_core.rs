@@ -34,7 +34,7 @@ use hv_dynmem::sim::dm_host::bench::Bench;
 use hv_dynmem::sim::dm_host::{DmHost, HostChannel, HostConfig, HostSendError, Policy};
 use vmbus::mem::FlatRingMem;
 use vmbus::ring::{IncomingRing, OutgoingRing, ReadError, WriteError};
-use vmbus::{Channel, ReceivedPacket, RecvError, SendError, SendOk};
+use vmbus::{Channel, DiscardedPacket, ReceivedPacket, RecvError, SendError, SendOk};
 
 /// Pages the host balloons (8 MiB).
 const BALLOON_PAGES: u64 = 2048;
@@ -69,6 +69,20 @@ impl Channel for RingChannel<'_> {
                 completion_requested: false,
                 len: p.len,
                 signal_needed: p.signal,
+            })),
+            Err(ReadError::BufferTooSmall { len, buf }) => {
+                Err(RecvError::BufferTooSmall { len, buf })
+            }
+            Err(ReadError::Corrupt(_)) => Err(RecvError::Corrupt("incoming ring")),
+        }
+    }
+
+    fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError> {
+        match self.inc.try_skip() {
+            Ok(None) => Ok(None),
+            Ok(Some(p)) => Ok(Some(DiscardedPacket {
+                len: p.len,
+                signal_needed: self.inc.commit_read(),
             })),
             Err(ReadError::BufferTooSmall { len, buf }) => {
                 Err(RecvError::BufferTooSmall { len, buf })
