@@ -235,6 +235,32 @@ impl State {
         e.what()
     }
 
+    /// Takes the next packet off the guest's incoming ring with `take` (read or skip), commits
+    /// the read and counts it. Returns the packet and the reader's signal decision.
+    fn guest_take(
+        &mut self,
+        take: impl FnOnce(&mut IncomingRing<Mem>) -> Result<Option<IncomingPacket>, ReadError>,
+    ) -> Result<Option<(IncomingPacket, bool)>, RecvError> {
+        if self.closed {
+            return Err(RecvError::Closed);
+        }
+        let packet = match take(&mut self.guest_in) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(None),
+            Err(ReadError::BufferTooSmall { len, buf }) => {
+                return Err(RecvError::BufferTooSmall { len, buf });
+            }
+            Err(ReadError::Corrupt(e)) => return Err(RecvError::Corrupt(self.guest_error(e))),
+        };
+        let signal_needed = self.guest_in.commit_read();
+        let c = &mut self.counters;
+        c.host_to_guest.packets_received += 1;
+        if signal_needed {
+            c.guest_to_host.signals_needed += 1;
+        }
+        Ok(Some((packet, signal_needed)))
+    }
+
     fn guest_send(&mut self, packet: &OutgoingPacket<'_>) -> Result<SendOk, SendError> {
         if self.closed {
             return Err(SendError::Closed);
@@ -469,23 +495,9 @@ impl Channel for GuestEndpoint {
     /// (consumed) and reported as [`RecvError::Corrupt`].
     fn try_recv(&mut self, buf: &mut [u8]) -> Result<Option<ReceivedPacket>, RecvError> {
         let mut s = self.state.lock();
-        if s.closed {
-            return Err(RecvError::Closed);
-        }
-        let packet = match s.guest_in.try_read(buf) {
-            Ok(Some(p)) => p,
-            Ok(None) => return Ok(None),
-            Err(ReadError::BufferTooSmall { len, buf }) => {
-                return Err(RecvError::BufferTooSmall { len, buf });
-            }
-            Err(ReadError::Corrupt(e)) => return Err(RecvError::Corrupt(s.guest_error(e))),
+        let Some((packet, signal_needed)) = s.guest_take(|r| r.try_read(buf))? else {
+            return Ok(None);
         };
-        let signal_needed = s.guest_in.commit_read();
-        let c = &mut s.counters;
-        c.host_to_guest.packets_received += 1;
-        if signal_needed {
-            c.guest_to_host.signals_needed += 1;
-        }
         if packet.packet_type != PacketType::IN_BAND && packet.packet_type != PacketType::COMPLETION
         {
             s.last_guest_error = None;
@@ -504,25 +516,8 @@ impl Channel for GuestEndpoint {
 
     /// Drops the next packet of any type without copying it.
     fn discard(&mut self) -> Result<Option<DiscardedPacket>, RecvError> {
-        let mut s = self.state.lock();
-        if s.closed {
-            return Err(RecvError::Closed);
-        }
-        let packet = match s.guest_in.try_skip() {
-            Ok(Some(p)) => p,
-            Ok(None) => return Ok(None),
-            Err(ReadError::BufferTooSmall { len, buf }) => {
-                return Err(RecvError::BufferTooSmall { len, buf });
-            }
-            Err(ReadError::Corrupt(e)) => return Err(RecvError::Corrupt(s.guest_error(e))),
-        };
-        let signal_needed = s.guest_in.commit_read();
-        let c = &mut s.counters;
-        c.host_to_guest.packets_received += 1;
-        if signal_needed {
-            c.guest_to_host.signals_needed += 1;
-        }
-        Ok(Some(DiscardedPacket {
+        let taken = self.state.lock().guest_take(IncomingRing::try_skip)?;
+        Ok(taken.map(|(packet, signal_needed)| DiscardedPacket {
             len: packet.len,
             signal_needed,
         }))
