@@ -12,6 +12,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::panic::PanicInfo;
 
 pub use hv_dynmem;
+pub use hv_reclaim;
 pub use hv_reporting;
 pub use hvcall;
 pub use vmbus;
@@ -41,3 +42,37 @@ unsafe impl GlobalAlloc for NoMemory {
 
 #[global_allocator]
 static ALLOCATOR: NoMemory = NoMemory;
+
+/// A guest with nothing to reclaim: instantiates the generic reclaim policy so its code is
+/// compiled (and linked) without `std` too, not only type-checked.
+struct NothingToReclaim;
+
+impl hv_reclaim::CacheControl for NothingToReclaim {
+    fn online_pages(&self) -> u64 {
+        0
+    }
+    fn free_pages(&self) -> u64 {
+        0
+    }
+    fn cache_pages(&self) -> u64 {
+        0
+    }
+    fn reclaim_cache(&mut self, _pages: u64) -> u64 {
+        0
+    }
+    fn drop_caches(&mut self) -> u64 {
+        0
+    }
+    fn compact(&mut self) {}
+}
+
+/// One tick of WSL's 2026 `gradual` policy at `now` (ns): whether it judged the VM idle.
+#[unsafe(no_mangle)]
+pub extern "C" fn nostd_check_reclaim_tick(now: u64) -> bool {
+    let mut thread = hv_reclaim::ReclaimThread::new(
+        hv_reclaim::CachePolicy::Gradual,
+        hv_reclaim::CacheEra::Y2026,
+        9,
+    );
+    thread.tick(now, 0, &mut NothingToReclaim).idle
+}

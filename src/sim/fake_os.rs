@@ -5,10 +5,10 @@
 //! was never added, …). Tests assert the violation list is empty. The simulator's buddy
 //! allocator guest is the realistic model; this one is for protocol tests.
 
-use std::format;
-use std::string::String;
-use std::vec;
-use std::vec::Vec;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use crate::os::{AddMemoryError, GuestMemory, MemStats, Pfn};
 

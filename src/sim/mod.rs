@@ -1,18 +1,9 @@
-//! The reclaim simulator (feature `sim`): a deterministic guest model driven by scenarios, the
-//! real reporting engine, reporter, DM driver and simulated hosts, and the `hv-dynmem` command
-//! line. See `docs/simulator.md`.
-pub mod cli;
-pub mod dm;
+//! Test doubles for the driver core (feature `sim`), public so other crates' tests can use
+//! them, like `hvcall::sim` and `vmbus::sim`: the simulated DM host ([`dm_host`]: the
+//! host's side of the protocol with QEMU-faithful, Hyper-V-like and manual policies) and a
+//! strict fake OS ([`fake_os`]) that records every action a real kernel would not survive.
+//!
+//! The whole-VM simulator (guest model, workloads, scenarios) is not here: it is the
+//! `hv-sim` crate, which uses these doubles.
 pub mod dm_host;
-pub mod engine;
 pub mod fake_os;
-pub mod guest;
-pub mod host;
-pub mod plot;
-pub mod proc;
-pub mod reclaim;
-pub mod rng;
-pub mod scenario;
-pub mod series;
-pub mod trace;
-pub mod workload;

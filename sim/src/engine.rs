@@ -6,10 +6,10 @@
 //! reclaim thread, the DM driver and host, and the next sample. Nothing reads the wall clock,
 //! so the same scenario and seed give the same result bit for bit (the trace hash).
 
+pub use super::counters::Counters;
 use super::guest::Guest;
 use super::host::{Host, HostError};
 use super::proc::RecordedTrace;
-use super::reclaim::ReclaimThread;
 use super::scenario::{
     ByteSize, CacheSpec, GuestSpec, HostMode, HostSpec, NS_PER_SEC, ReportPolicy, ReportingSpec,
     Scenario, SimDuration,
@@ -17,8 +17,9 @@ use super::scenario::{
 use super::series::{self, ReclaimMetrics, Sample};
 use super::trace::{SharedLog, TraceLog};
 use super::workload::Workload;
-use crate::reporting::{EngineConfig, Policy, ReportingEngine};
 use core::time::Duration;
+use hv_reclaim::ReclaimThread;
+use hv_reporting::{EngineConfig, Policy, ReportingEngine};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::io::{IsTerminal as _, Write as _};
@@ -60,33 +61,6 @@ pub enum SimError {
     /// The event loop stopped advancing: some deadline stayed in the past (a bug).
     #[error("simulation stalled at {0} ns: a deadline does not advance")]
     Stalled(u64),
-}
-
-/// Counters of a run.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Counters {
-    /// Hypercalls issued by the guest.
-    pub hypercalls: u64,
-    /// Heat-hint ranges sent.
-    pub hint_ranges: u64,
-    /// Bytes reported (cold-discarded) successfully.
-    pub bytes_reported: u64,
-    /// Reporting passes.
-    pub passes: u64,
-    /// Reporting batches (report calls).
-    pub batches: u64,
-    /// VMBus packets guest → host.
-    pub vmbus_to_host: u64,
-    /// VMBus packets host → guest.
-    pub vmbus_to_guest: u64,
-    /// Guest-side counters.
-    pub guest: super::guest::GuestStats,
-    /// Invariant checks done.
-    pub invariant_checks: u64,
-    /// Invariant violations (empty in a correct run).
-    pub violations: Vec<String>,
-    /// Host-side notes (DM host ledger summary, balloon/hot-add counts).
-    pub host: Value,
 }
 
 /// The result of one run.

@@ -9,8 +9,8 @@
 //! per wall second. Invariant checks are off, as in the main job.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hv_dynmem::sim::engine::{RunConfig, run};
-use hv_dynmem::sim::scenario::{self, ReportPolicy};
+use hv_sim::engine::{RunConfig, run};
+use hv_sim::scenario::{self, ReportPolicy};
 use std::hint::black_box;
 use std::time::Duration;
 

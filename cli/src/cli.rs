@@ -7,11 +7,11 @@
 //! * `inspect` — what free page reporting and a cache drop could return on this machine;
 //! * `record -- CMD...` — sample `/proc` while a command runs and write a trace.
 
-use super::engine::{self, RunConfig, RunResult};
-use super::plot;
-use super::proc;
-use super::scenario::{self, CacheEra, CachePolicy, ReportPolicy, Scenario};
 use clap::{Parser, Subcommand, ValueEnum};
+use hv_sim::engine::{self, RunConfig, RunResult};
+use hv_sim::plot;
+use hv_sim::proc;
+use hv_sim::scenario::{self, CacheEra, CachePolicy, ReportPolicy, Scenario};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::prelude::rust_2024::*;
@@ -295,7 +295,7 @@ pub fn summary(runs: &[&RunResult]) -> String {
     let _ = writeln!(s);
     for r in runs {
         let _ = write!(s, "  {:<width$}", r.label);
-        for c in super::series::committed_at_times(&r.samples, &times) {
+        for c in hv_sim::series::committed_at_times(&r.samples, &times) {
             let _ = write!(s, "{:>8.2}", gib(c));
         }
         let _ = writeln!(s);
@@ -518,7 +518,7 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
 fn decode(hex: &[String]) -> Result<(), String> {
     let text: String = hex.concat();
     let bytes = parse_hex(&text)?;
-    let v = crate::protocol::json::decode(&bytes).map_err(|e| e.to_string())?;
+    let v = hv_dynmem::protocol::json::decode(&bytes).map_err(|e| e.to_string())?;
     outln!("{v}");
     Ok(())
 }

@@ -13,16 +13,16 @@
 //! real DM driver and the simulated DM host run in [`super::dm`] (in WSL2 mode the host never
 //! balloons or hot-adds).
 
+use super::counters::Counters;
 use super::dm::DmSide;
-use super::engine::Counters;
 use super::guest::Guest;
+pub use super::hv::host_discard;
 use super::scenario::{HostMode, Scenario};
 use super::trace::{Recording, SharedLog};
-use crate::reporting::hyperv::HvReporterConfig;
-use crate::reporting::{HvReporter, ReportingEngine};
 use core::time::Duration;
+use hv_reporting::hyperv::HvReporterConfig;
+use hv_reporting::{HvReporter, ReportingEngine};
 use hvcall::sim::SimHypervisor;
-use hvcall::{FreeRun, HeatType, Hypercalls, RangeOptions};
 use std::format;
 use std::prelude::rust_2024::*;
 
@@ -32,24 +32,6 @@ pub enum HostError {
     /// The DM side could not be set up.
     #[error("dynamic memory setup failed: {0}")]
     Dm(String),
-}
-
-/// Cold-discards `[first, first + count)` through the hypervisor's own ABI (host-side setup,
-/// not a guest report) and drops the discard records.
-pub fn host_discard(hv: &mut SimHypervisor, runs: &[(u64, u64)]) {
-    let runs: Vec<FreeRun> = runs
-        .iter()
-        .filter(|r| r.1 > 0)
-        .map(|&(s, n)| FreeRun::new(s, n))
-        .collect();
-    if runs.is_empty() {
-        return;
-    }
-    let mut hc = Hypercalls::new(&mut *hv);
-    if let Err(e) = hc.heat_hint_runs(HeatType::COLD_DISCARD, runs, RangeOptions::LINUX) {
-        log::warn!("sim host: discard failed: {e:?}");
-    }
-    let _ = hv.take_discards();
 }
 
 /// The reporter, the trace log and (Hyper-V mode) the DM side.
@@ -77,7 +59,7 @@ impl Host {
         Ok(Self {
             reporter: HvReporter::with_state(
                 HvReporterConfig::default(),
-                crate::reporting::hyperv::ReporterState::Enabled,
+                hv_reporting::hyperv::ReporterState::Enabled,
             ),
             log,
             check,

@@ -103,8 +103,8 @@ impl TraceLog {
 
 /// The decoded fields of a DM message (the `decode` subcommand's JSON), or the parse error.
 pub fn decode_dm(bytes: &[u8]) -> Value {
-    match crate::protocol::parse(bytes) {
-        Ok(m) => crate::protocol::json::to_value(&m),
+    match hv_dynmem::protocol::parse(bytes) {
+        Ok(m) => hv_dynmem::protocol::json::to_value(&m),
         Err(e) => json!({ "error": std::string::ToString::to_string(&e) }),
     }
 }

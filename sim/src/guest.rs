@@ -9,9 +9,9 @@
 //! hypervisor, with a version number per written frame, so any discard of live data is caught
 //! with its frame number.
 
-use crate::reporting::FreeMemory;
-use crate::reporting::buddy::{BuddyAllocator, BuddyError};
-use crate::reporting::harness::GuestMemory as Harness;
+use hv_reporting::FreeMemory;
+use hv_reporting::buddy::{BuddyAllocator, BuddyError};
+use hv_reporting::harness::GuestMemory as Harness;
 use hvcall::sim::SimHypervisor;
 use std::collections::{BTreeMap, HashMap};
 use std::prelude::rust_2024::*;
@@ -173,7 +173,7 @@ impl Guest {
             g.online_pages = online;
             g.mem
                 .allocator_mut()
-                .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
+                .set_watermarks(hv_reporting::buddy::Watermarks::linux_like(online));
         }
         let mut left = kernel;
         while left > 0 {
@@ -694,13 +694,36 @@ impl Guest {
         let online = self.online_pages;
         self.mem
             .allocator_mut()
-            .set_watermarks(crate::reporting::buddy::Watermarks::linux_like(online));
+            .set_watermarks(hv_reporting::buddy::Watermarks::linux_like(online));
         done
     }
 
     /// Frames not yet online (hot-add space).
     pub fn offline_pages(&self) -> u64 {
         self.offline.iter().map(|&(_, o)| 1u64 << o).sum()
+    }
+}
+
+/// The reclaim policies (`hv-reclaim`) read and act on the guest model through this: reclaim
+/// by a policy counts as dropped cache, as `drop_caches` and `memory.reclaim` writes do.
+impl hv_reclaim::CacheControl for Guest {
+    fn online_pages(&self) -> u64 {
+        Guest::online_pages(self)
+    }
+    fn free_pages(&self) -> u64 {
+        Guest::free_pages(self)
+    }
+    fn cache_pages(&self) -> u64 {
+        Guest::cache_pages(self)
+    }
+    fn reclaim_cache(&mut self, pages: u64) -> u64 {
+        Guest::reclaim_cache(self, pages, true)
+    }
+    fn drop_caches(&mut self) -> u64 {
+        Guest::drop_caches(self)
+    }
+    fn compact(&mut self) {
+        Guest::compact(self);
     }
 }
 

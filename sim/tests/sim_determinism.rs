@@ -1,6 +1,6 @@
 //! Same scenario and seed → the same trace hash, bit for bit; another seed → another run.
-use hv_dynmem::sim::engine::{RunConfig, run};
-use hv_dynmem::sim::scenario::Scenario;
+use hv_sim::engine::{RunConfig, run};
+use hv_sim::scenario::Scenario;
 
 const CHURN: &str = r#"
 name = "small-churn"
@@ -102,8 +102,8 @@ fn trace_lines_are_json_with_the_documented_fields() {
 
 #[test]
 fn hyperv_mode_is_deterministic_too() {
-    let mut sc = hv_dynmem::sim::scenario::load("hyperv-dm").expect("built in");
-    sc.duration = hv_dynmem::sim::scenario::SimDuration(150 * 1_000_000_000);
+    let mut sc = hv_sim::scenario::load("hyperv-dm").expect("built in");
+    sc.duration = hv_sim::scenario::SimDuration(150 * 1_000_000_000);
     let cfg = RunConfig {
         seed: 1,
         check_invariants: true,

@@ -1,5 +1,5 @@
 //! `inspect` on captured /proc files and on the live machine.
-use hv_dynmem::sim::proc::{Inspection, inspect_text};
+use hv_sim::proc::{Inspection, inspect_text};
 mod common;
 use common::{hv_dynmem, succeeds};
 

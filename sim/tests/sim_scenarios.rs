@@ -1,7 +1,7 @@
 //! Every built-in scenario runs with the nothing-lost checks on and zero violations, and each
 //! shows what it is for.
-use hv_dynmem::sim::engine::{RunConfig, RunResult, run};
-use hv_dynmem::sim::scenario::{self, ReportPolicy, Scenario};
+use hv_sim::engine::{RunConfig, RunResult, run};
+use hv_sim::scenario::{self, ReportPolicy, Scenario};
 
 const GIB: u64 = 1 << 30;
 

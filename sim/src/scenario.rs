@@ -189,45 +189,7 @@ impl ReportPolicy {
     }
 }
 
-/// WSL's `autoMemoryReclaim` modes (`host-side.md` §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum CachePolicy {
-    /// No reclaim thread (and, in the 2026 code, no idle compaction).
-    Disabled,
-    /// After an idle window, drop the page cache once per idle period.
-    #[default]
-    Dropcache,
-    /// While idle, reclaim cold file cache in bounded steps above a floor.
-    Gradual,
-}
-
-impl CachePolicy {
-    /// The policy's name as `.wslconfig` spells it (lower case).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Disabled => "disabled",
-            Self::Dropcache => "dropcache",
-            Self::Gradual => "gradual",
-        }
-    }
-}
-
-/// Which generation of WSL's reclaim thread to model (`host-side.md` §3.3 eras B and C).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum CacheEra {
-    /// The 2024–mid-2026 code: 30 s polls, 10 min (dropcache) / 3 min (gradual) idle windows,
-    /// `drop_caches=1`, gradual = 3 % of in-use per tick above 1 GiB, compaction on idle ticks
-    /// whatever the policy.
-    #[serde(rename = "2024")]
-    Y2024,
-    /// The July 2026 rework: 10 s polls, 2-minute idle window, `drop_caches=3`, gradual = cold
-    /// file cache above a 128 MB floor in steps of RAM/32 clamped to 256 MB..1 GB, compaction on
-    /// entering idle and after each reclaim; `disabled` runs nothing.
-    #[default]
-    #[serde(rename = "2026")]
-    Y2026,
-}
+pub use hv_reclaim::{CacheEra, CachePolicy};
 
 /// `[guest]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -790,24 +752,21 @@ impl Scenario {
 
 /// The built-in scenarios: (name, TOML text).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("wsl-build", include_str!("../../scenarios/wsl-build.toml")),
-    (
-        "alloc-free",
-        include_str!("../../scenarios/alloc-free.toml"),
-    ),
+    ("wsl-build", include_str!("../scenarios/wsl-build.toml")),
+    ("alloc-free", include_str!("../scenarios/alloc-free.toml")),
     (
         "alloc-free-1g",
-        include_str!("../../scenarios/alloc-free-1g.toml"),
+        include_str!("../scenarios/alloc-free-1g.toml"),
     ),
     (
         "pagecache-drop",
-        include_str!("../../scenarios/pagecache-drop.toml"),
+        include_str!("../scenarios/pagecache-drop.toml"),
     ),
     (
         "fragmentation",
-        include_str!("../../scenarios/fragmentation.toml"),
+        include_str!("../scenarios/fragmentation.toml"),
     ),
-    ("hyperv-dm", include_str!("../../scenarios/hyperv-dm.toml")),
+    ("hyperv-dm", include_str!("../scenarios/hyperv-dm.toml")),
 ];
 
 /// Loads a built-in scenario by name, or a scenario file by path.

@@ -1,4 +1,16 @@
-//! WSL's guest-side reclaim thread (`autoMemoryReclaim`), as `host-side.md` §3.3 describes it.
+//! hv-reclaim: guest page-cache reclaim policies as sans-IO state machines.
+//!
+//! Free page reporting returns only *free* memory to the host; page cache stays until
+//! something in the guest reclaims it. This crate holds the policies that decide when and how
+//! much: today WSL's guest-side reclaim thread (`autoMemoryReclaim`) in its two published
+//! generations, as `host-side.md` §3.3 describes them. A policy reads the guest through the
+//! small [`CacheControl`] trait and acts through it (reclaim N pages of cache, drop caches,
+//! compact); time and CPU-busy time are arguments. It does no I/O, reads no clock and is
+//! `no_std` + `alloc`, so the same code runs in the simulator (`hv-sim`, over its guest model),
+//! in the tests (over [`sim::ModelCache`]) and in a guest agent (over `/proc` and cgroup
+//! files). It is not a kernel driver and does not report free memory (that is `hv-reporting`).
+//!
+//! # WSL's reclaim thread
 //!
 //! Era 2026 (the July 2026 rework, the default): a tick every 10 s; idle when the CPU was busy
 //! at most 0.5 % of the last interval and of a rolling 2-minute window (12 samples).
@@ -10,11 +22,79 @@
 //! `gradual` reclaims 3 % of in-use memory per tick while in-use is above 1 GiB (hysteresis
 //! 1.0–1.1 GiB); compaction on every idle tick whatever the policy, whenever the reporting
 //! order is not 0.
+#![no_std]
+#![forbid(unsafe_code)]
 
-use super::guest::Guest;
-use super::scenario::{CacheEra, CachePolicy, NS_PER_SEC};
-use std::collections::VecDeque;
-use std::prelude::rust_2024::*;
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
+
+/// Nanoseconds per second (times are nanoseconds since boot).
+pub const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// WSL's `autoMemoryReclaim` modes (`host-side.md` §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum CachePolicy {
+    /// No reclaim thread (and, in the 2026 code, no idle compaction).
+    Disabled,
+    /// After an idle window, drop the page cache once per idle period.
+    #[default]
+    Dropcache,
+    /// While idle, reclaim cold file cache in bounded steps above a floor.
+    Gradual,
+}
+
+impl CachePolicy {
+    /// The policy's name as `.wslconfig` spells it (lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Dropcache => "dropcache",
+            Self::Gradual => "gradual",
+        }
+    }
+}
+
+/// Which generation of WSL's reclaim thread to model (`host-side.md` §3.3 eras B and C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+pub enum CacheEra {
+    /// The 2024–mid-2026 code: 30 s polls, 10 min (dropcache) / 3 min (gradual) idle windows,
+    /// `drop_caches=1`, gradual = 3 % of in-use per tick above 1 GiB, compaction on idle ticks
+    /// whatever the policy.
+    #[cfg_attr(feature = "serde", serde(rename = "2024"))]
+    Y2024,
+    /// The July 2026 rework: 10 s polls, 2-minute idle window, `drop_caches=3`, gradual = cold
+    /// file cache above a 128 MB floor in steps of RAM/32 clamped to 256 MB..1 GB, compaction on
+    /// entering idle and after each reclaim; `disabled` runs nothing.
+    #[default]
+    #[cfg_attr(feature = "serde", serde(rename = "2026"))]
+    Y2026,
+}
+
+/// What a reclaim policy reads from the guest and does to it, in 4 KiB pages.
+///
+/// The simulator implements it over its guest model; a guest agent over `/proc/meminfo`,
+/// the root cgroup's `memory.reclaim`, `drop_caches` and `compact_memory`.
+pub trait CacheControl {
+    /// Online RAM.
+    fn online_pages(&self) -> u64;
+    /// Free RAM.
+    fn free_pages(&self) -> u64;
+    /// Page cache (file-backed pages).
+    fn cache_pages(&self) -> u64;
+    /// Reclaims up to `pages` of page cache, coldest first; returns the pages freed.
+    fn reclaim_cache(&mut self, pages: u64) -> u64;
+    /// Drops the whole page cache (`drop_caches`); returns the pages freed.
+    fn drop_caches(&mut self) -> u64;
+    /// Compacts memory so that freed pages form whole (reportable) blocks.
+    fn compact(&mut self);
+}
 
 const PAGE: u64 = 4096;
 const MB: u64 = 1_000_000;
@@ -91,7 +171,12 @@ impl ReclaimThread {
     }
 
     /// Runs the tick due at `now`. `busy_ns_total` is the CPU-busy time since boot.
-    pub fn tick(&mut self, now: u64, busy_ns_total: u64, guest: &mut Guest) -> TickOutcome {
+    pub fn tick<G: CacheControl + ?Sized>(
+        &mut self,
+        now: u64,
+        busy_ns_total: u64,
+        guest: &mut G,
+    ) -> TickOutcome {
         let period = Self::period(self.era);
         self.next_tick = now + period;
         let busy = busy_ns_total.saturating_sub(self.last_busy_ns);
@@ -137,7 +222,7 @@ impl ReclaimThread {
                         let above = guest.cache_pages().saturating_sub(floor);
                         let n = above.min(step);
                         if n > 0 {
-                            out.reclaimed = guest.reclaim_cache(n, true);
+                            out.reclaimed = guest.reclaim_cache(n);
                         }
                     }
                 }
@@ -165,7 +250,7 @@ impl ReclaimThread {
                             if in_use - step < GIB {
                                 self.gradual_paused = true;
                             } else {
-                                out.reclaimed = guest.reclaim_cache(step / PAGE, true);
+                                out.reclaimed = guest.reclaim_cache(step / PAGE);
                             }
                         }
                     }
@@ -186,15 +271,16 @@ mod tests {
 
     const S: u64 = NS_PER_SEC;
 
-    /// A 2 GiB guest (fully backed) with 1 GiB of page cache.
-    fn guest_with_cache() -> Guest {
-        let mut g = Guest::new(524_288, 524_288, 16_384, 9, |_| {});
-        g.read_file("data", 262_144, 0, 262_144);
-        g
+    use crate::sim::ModelCache;
+    use alloc::vec::Vec;
+
+    /// A 2 GiB guest with 64 MiB of kernel memory and 1 GiB of page cache.
+    fn guest_with_cache() -> ModelCache {
+        ModelCache::new(524_288, 16_384, 262_144)
     }
 
     /// Ticks an idle thread from `t` for `n` ticks; returns the outcomes.
-    fn idle_ticks(th: &mut ReclaimThread, g: &mut Guest, n: usize) -> Vec<TickOutcome> {
+    fn idle_ticks(th: &mut ReclaimThread, g: &mut ModelCache, n: usize) -> Vec<TickOutcome> {
         (0..n)
             .map(|_| {
                 let t = th.next_deadline().expect("thread runs");

@@ -1,6 +1,6 @@
 //! `record -- CMD` then `simulate --trace FILE`: the round trip on a small real command.
-use hv_dynmem::sim::engine::{RunConfig, run, scenario_for_trace};
-use hv_dynmem::sim::proc::RecordedTrace;
+use hv_sim::engine::{RunConfig, run, scenario_for_trace};
+use hv_sim::proc::RecordedTrace;
 mod common;
 use common::{fails, hv_dynmem, succeeds, temp_dir};
 

@@ -1,16 +1,16 @@
-//! Hyper-V dynamic memory mode: the real DM driver ([`crate::driver::Driver`]) in the guest and
-//! the simulated DM host ([`super::dm_host::DmHost`], Hyper-V policy) talking over the
+//! Hyper-V dynamic memory mode: the real DM driver ([`hv_dynmem::driver::Driver`]) in the guest and
+//! the simulated DM host ([`hv_dynmem::sim::dm_host::DmHost`], Hyper-V policy) talking over the
 //! simulated VMBus (`vmbus::sim`), with the guest model behind the driver's OS trait.
 //!
 //! The host's ledger drives the simulated hypervisor: frames the guest balloons out are
 //! discarded (no longer host-committed), frames the host unballoons or hot-adds are backed.
 
-use super::dm_host::{DmHost, HostChannel as _, HostConfig, HyperVParams, Policy};
 use super::guest::Guest;
 use super::scenario::{HostMode, Scenario};
 use super::trace::{RecordingChannel, SharedLog};
-use crate::driver::{Config, Driver, Event, RangeSet};
-use crate::os::{AddMemoryError, GuestMemory, MemStats, Pfn};
+use hv_dynmem::driver::{Config, Driver, Event, RangeSet};
+use hv_dynmem::os::{AddMemoryError, GuestMemory, MemStats, Pfn};
+use hv_dynmem::sim::dm_host::{DmHost, HostChannel as _, HostConfig, HyperVParams, Policy};
 use hvcall::sim::SimHypervisor;
 use serde_json::{Value, json};
 use std::format;
@@ -232,7 +232,7 @@ impl DmSide {
             .into_iter()
             .map(|(s, e)| (s, e - s))
             .collect();
-        super::host::host_discard(hv, &new_runs);
+        super::hv::host_discard(hv, &new_runs);
         for (s, e) in range_diff(&before, &now) {
             hv.guest_touch(s, e - s);
         }

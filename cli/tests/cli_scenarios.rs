@@ -1,11 +1,11 @@
 //! Bad scenario files are rejected with the line and the field; nothing partial is written.
-use hv_dynmem::sim::scenario::Scenario;
+use hv_sim::scenario::Scenario;
 mod common;
 use common::{fails, hv_dynmem, succeeds, temp_dir};
 
 const GOOD_HEAD: &str = "name = \"t\"\nduration = \"1m\"\n[guest]\nmemory = \"1GiB\"\n";
 
-fn err(src: &str) -> hv_dynmem::sim::scenario::ScenarioError {
+fn err(src: &str) -> hv_sim::scenario::ScenarioError {
     Scenario::parse(src, "t.toml").expect_err("must be rejected")
 }
 
