@@ -21,6 +21,20 @@ fn no_arguments_runs_wsl_build_with_and_without_reporting() {
         text.contains("hypercalls:") && text.contains("VMBus packets:"),
         "{text}"
     );
+    // Both runs check the invariants, and none is violated.
+    let checks: Vec<(u64, u64)> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("invariants: "))
+        .map(|l| {
+            let n = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok()).expect("a count");
+            let mut w = l.split(' ');
+            let checks = n(w.next());
+            let violations = n(w.nth(1));
+            (checks, violations)
+        })
+        .collect();
+    assert_eq!(checks.len(), 2, "{text}");
+    assert!(checks.iter().all(|&(c, v)| c > 0 && v == 0), "{checks:?}");
     // "=> with free page reporting the VM gave X GiB back ...; without it, 0.00 GiB."
     let line = text
         .lines()
