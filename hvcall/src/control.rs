@@ -93,23 +93,7 @@ impl HypercallCode {
     }
 }
 
-impl fmt::Debug for HypercallCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name}"),
-            None => write!(f, "HypercallCode(0x{:04X})", self.0),
-        }
-    }
-}
-
-impl fmt::Display for HypercallCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name} (0x{:04X})", self.0),
-            None => write!(f, "unknown hypercall 0x{:04X}", self.0),
-        }
-    }
-}
+hv_open_enum::open_enum_fmt!(HypercallCode, "hypercall", 4);
 
 /// The 64-bit hypercall input value ("control word"), fact sheet table C.1.
 ///

@@ -48,22 +48,15 @@ impl HeatType {
     /// The name of a known value.
     pub const fn name(self) -> Option<&'static str> {
         match self.0 {
-            0 => Some("COLD"),
-            1 => Some("HOT"),
-            2 => Some("COLD_DISCARD"),
+            0 => Some("HV_EXTMEM_HEAT_HINT_COLD"),
+            1 => Some("HV_EXTMEM_HEAT_HINT_HOT"),
+            2 => Some("HV_EXTMEM_HEAT_HINT_COLD_DISCARD"),
             _ => None,
         }
     }
 }
 
-impl fmt::Debug for HeatType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => write!(f, "HeatType::{n}"),
-            None => write!(f, "HeatType({})", self.0),
-        }
-    }
-}
+hv_open_enum::open_enum_fmt!(HeatType, "heat type", 2);
 
 /// The 8-byte `HvExtCallMemoryHeatHint` header (`hv_memory_hint`): bits 1:0 heat type,
 /// bits 63:2 reserved zero (fact sheet D.4, dm-protocol.md §7.3).
@@ -139,6 +132,21 @@ mod tests {
         assert_eq!(MemoryHintHeader(0x6).reserved_bits(), 0x4);
         assert_eq!(MemoryHintHeader(0x6).heat_type(), HeatType::COLD_DISCARD);
         assert_eq!(heat_hint_range_offset(510), 4088);
+    }
+
+    #[test]
+    fn heat_types_print_their_tlfs_names() {
+        extern crate std;
+        use std::format;
+        assert_eq!(
+            format!("{:?}", HeatType::COLD_DISCARD),
+            "HV_EXTMEM_HEAT_HINT_COLD_DISCARD"
+        );
+        assert_eq!(
+            format!("{}", HeatType::HOT),
+            "HV_EXTMEM_HEAT_HINT_HOT (0x01)"
+        );
+        assert_eq!(format!("{:?}", HeatType(3)), "HeatType(0x03)");
     }
 
     /// Fact sheet D.3 / B.2: cold discard = bit 8 (0x100).

@@ -192,23 +192,7 @@ impl From<HvStatus> for u16 {
     }
 }
 
-impl fmt::Display for HvStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name} (0x{:04X})", self.0),
-            None => write!(f, "unknown status 0x{:04X}", self.0),
-        }
-    }
-}
-
-impl fmt::Debug for HvStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "HvStatus({name})"),
-            None => write!(f, "HvStatus(0x{:04X})", self.0),
-        }
-    }
-}
+hv_open_enum::open_enum_fmt!(HvStatus, "status", 4);
 
 impl HvError {
     /// The error for `status`, `None` if it is success.
@@ -338,6 +322,10 @@ mod tests {
             "HvError(HV_STATUS_ACCESS_DENIED)"
         );
         assert_eq!(format!("{:?}", HvStatus(0x42)), "HvStatus(0x0042)");
+        assert_eq!(
+            format!("{:?}", HvStatus::INVALID_PARAMETER),
+            "HV_STATUS_INVALID_PARAMETER"
+        );
     }
 
     #[test]

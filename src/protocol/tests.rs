@@ -240,7 +240,19 @@ fn message_type_names_s1_1() {
     );
     assert_eq!(MessageType(14).name(), Some("DM_MEM_HOT_REMOVE_RESPONSE"));
     assert_eq!(MessageType(15).name(), None);
-    assert_eq!(std::format!("{:?}", MessageType(99)), "MessageType(99)");
+    assert_eq!(std::format!("{:?}", MessageType(99)), "MessageType(0x0063)");
+    assert_eq!(
+        std::format!("{}", MessageType(99)),
+        "unknown message type 0x0063"
+    );
+    assert_eq!(
+        std::format!("{}", MessageType::BALLOON_REQUEST),
+        "DM_BALLOON_REQUEST (0x0006)"
+    );
+    assert_eq!(
+        std::format!("{:?}", crate::protocol::InfoType(7)),
+        "InfoType(0x00000007)"
+    );
 }
 
 // ---- parser error cases ----

@@ -106,20 +106,7 @@ impl MessageType {
     }
 }
 
-impl fmt::Debug for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => write!(f, "{n}"),
-            None => write!(f, "MessageType({})", self.0),
-        }
-    }
-}
-
-impl fmt::Display for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+hv_open_enum::open_enum_fmt!(MessageType, "message type", 4);
 
 /// A protocol version word (§1.2): major in bits 31..16, minor in bits 15..0.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -587,14 +574,7 @@ impl InfoType {
     }
 }
 
-impl fmt::Debug for InfoType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => write!(f, "{n}"),
-            None => write!(f, "InfoType({})", self.0),
-        }
-    }
-}
+hv_open_enum::open_enum_fmt!(InfoType, "info type", 8);
 
 /// `struct dm_hot_remove` (protocol 2.0), host → guest, 24 bytes.
 #[derive(

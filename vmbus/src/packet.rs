@@ -20,7 +20,6 @@
 //! trailer is not covered by `length8`.
 #![forbid(unsafe_code)]
 
-use core::fmt;
 use core::mem::{offset_of, size_of};
 
 use zerocopy::byteorder::little_endian::{U16, U32, U64};
@@ -91,20 +90,7 @@ impl PacketType {
     }
 }
 
-impl fmt::Debug for PacketType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for PacketType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name}({})", self.0),
-            None => write!(f, "UNKNOWN({})", self.0),
-        }
-    }
-}
+hv_open_enum::open_enum_fmt!(PacketType, "packet type", 4);
 
 bitflags::bitflags! {
     /// Packet descriptor flags. Only [`PacketFlags::COMPLETION_REQUESTED`] is defined; any other
@@ -274,7 +260,15 @@ mod tests {
     fn packet_type_names() {
         assert!(PacketType::IN_BAND.is_known());
         assert!(!PacketType(8).is_known());
-        assert_eq!(std::format!("{}", PacketType::COMPLETION), "COMPLETION(11)");
-        assert_eq!(std::format!("{:?}", PacketType(42)), "UNKNOWN(42)");
+        assert_eq!(
+            std::format!("{}", PacketType::COMPLETION),
+            "COMPLETION (0x000B)"
+        );
+        assert_eq!(std::format!("{:?}", PacketType::COMPLETION), "COMPLETION");
+        assert_eq!(std::format!("{:?}", PacketType(42)), "PacketType(0x002A)");
+        assert_eq!(
+            std::format!("{}", PacketType(42)),
+            "unknown packet type 0x002A"
+        );
     }
 }
