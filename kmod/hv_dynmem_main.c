@@ -10,6 +10,10 @@
  *
  * Context rules: the VMBus channel callback runs in softirq context and only queues the work
  * item; Rust runs in the work item (process context), so it may allocate with GFP_KERNEL.
+ *
+ * Hibernation: probe applies Linux's rule (kglue_probe_hibernation); .suspend stops the work
+ * item and page reporting and closes the channel, .resume reopens it and the core negotiates
+ * again.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -60,9 +64,9 @@ struct hvdm_dev {
 	bool stopping;
 	struct page_reporting_dev_info prdev;
 	bool reporting_on;
-	bool hot_add;		/* our online callback is installed */
+	bool hot_add;		/* our online callback and memory notifier are installed */
+	bool open;		/* the channel is open (false after a failed resume) */
 	struct dentry *debugfs;
-	atomic64_t onlined;
 	u8 scratch[HV_HYP_PAGE_SIZE];	/* kglue_vmbus_discard's landing page */
 };
 
@@ -193,114 +197,14 @@ void kglue_drv_reporting_disable(void)
 	}
 }
 
-/* ---- memory hot-add ---- */
+/* ---- memory hot-add: kmod/hotadd.c ---- */
 
-#define HVDM_MAX_BACKED 64
-
-/* Ranges the host backs ([start, end) pfns), and the ranges we added. */
-struct hvdm_range {
-	u64 start, end;
-};
-
-static DEFINE_SPINLOCK(hvdm_ha_lock);
-static struct hvdm_range hvdm_added[HVDM_MAX_BACKED], hvdm_backed[HVDM_MAX_BACKED];
-static unsigned int hvdm_nadded, hvdm_nbacked;
-
-static bool hvdm_in(const struct hvdm_range *r, unsigned int n, u64 pfn)
+void kglue_drv_kick(void)
 {
-	unsigned int i;
+	struct hvdm_dev *dev = READ_ONCE(hvdm);
 
-	for (i = 0; i < n; i++)
-		if (pfn >= r[i].start && pfn < r[i].end)
-			return true;
-	return false;
-}
-
-static void hvdm_online_page(struct page *pg, unsigned int order)
-{
-	u64 pfn = page_to_pfn(pg), i, n = 1ULL << order;
-	unsigned long flags;
-
-	spin_lock_irqsave(&hvdm_ha_lock, flags);
-	if (!hvdm_in(hvdm_added, hvdm_nadded, pfn)) {
-		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-		generic_online_page(pg, order);
-		return;
-	}
-	/* Our memory: online only what the host backs; the rest stays offline until it is. */
-	for (i = 0; i < n; i++) {
-		struct page *p = pfn_to_page(pfn + i);
-
-		if (!hvdm_in(hvdm_backed, hvdm_nbacked, pfn + i)) {
-			if (!PageOffline(p))
-				__SetPageOffline(p);
-			continue;
-		}
-		if (PageOffline(p))
-			__ClearPageOffline(p);
-		generic_online_page(p, 0);
-		if (hvdm)
-			atomic64_inc(&hvdm->onlined);
-	}
-	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-}
-
-s32 kglue_add_memory(u64 start, u64 pages)
-{
-	unsigned long flags;
-	int nid, ret;
-
-	if (!hvdm || !hvdm->hot_add)
-		return -EOPNOTSUPP;
-	spin_lock_irqsave(&hvdm_ha_lock, flags);
-	if (hvdm_nadded == HVDM_MAX_BACKED) {
-		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-		return -ENOSPC;
-	}
-	hvdm_added[hvdm_nadded].start = start;
-	hvdm_added[hvdm_nadded].end = start + pages;
-	hvdm_nadded++;
-	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-
-	nid = memory_add_physaddr_to_nid(PFN_PHYS(start));
-	ret = add_memory(nid, PFN_PHYS(start), pages << PAGE_SHIFT, MHP_MERGE_RESOURCE);
-	if (ret) {
-		spin_lock_irqsave(&hvdm_ha_lock, flags);
-		hvdm_nadded--;
-		spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-		pr_err("hot_add memory failed error is %d\n", ret);
-	}
-	return ret;
-}
-
-u64 kglue_online_pages(u64 start, u64 pages)
-{
-	unsigned long flags;
-	u64 pfn, now = 0;
-
-	spin_lock_irqsave(&hvdm_ha_lock, flags);
-	if (hvdm_nbacked < HVDM_MAX_BACKED) {
-		hvdm_backed[hvdm_nbacked].start = start;
-		hvdm_backed[hvdm_nbacked].end = start + pages;
-		hvdm_nbacked++;
-	}
-	/* Pages of blocks that are already online were held back by the callback: online now. */
-	for (pfn = start; pfn < start + pages; pfn++) {
-		struct page *pg = pfn_to_online_page(pfn);
-
-		if (pg && PageOffline(pg)) {
-			__ClearPageOffline(pg);
-			generic_online_page(pg, 0);
-			now++;
-		}
-	}
-	spin_unlock_irqrestore(&hvdm_ha_lock, flags);
-	return now;
-}
-
-u64 kglue_drv_take_onlined(void)
-{
-	return hvdm ? atomic64_xchg(&hvdm->onlined, 0) : 0;
+	if (dev && !READ_ONCE(dev->stopping))
+		mod_delayed_work(system_freezable_wq, &dev->work, 0);
 }
 
 /* ---- debugfs: hv_balloon's lines plus ours ---- */
@@ -323,37 +227,11 @@ DEFINE_SHOW_ATTRIBUTE(hvdm_debugfs);
 
 /* ---- the VMBus driver ---- */
 
-static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *dev_id)
+/* Opens the DM channel (probe and resume). */
+static int hvdm_open(struct hvdm_dev *dev)
 {
-	struct kglue_drv_params params = {
-		.pressure_report_delay = pressure_report_delay,
-		.hot_add = 0,
-		.reporting = reporting,
-		.reporting_order = reporting_order,
-		.memory_block_pages = memory_block_size_bytes() / 4096,
-	};
-	struct hvdm_dev *dev;
+	struct hv_device *hdev = dev->hdev;
 	int ret;
-
-	if (hvdm)
-		return -EBUSY;
-	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
-	if (!dev)
-		return -ENOMEM;
-	dev->hdev = hdev;
-	INIT_DELAYED_WORK(&dev->work, hvdm_work);
-	atomic64_set(&dev->onlined, 0);
-	hv_set_drvdata(hdev, dev);
-	hvdm = dev;
-
-	/* Only one online callback may be installed system-wide: no hot-add without it. */
-	if (hot_add) {
-		if (set_online_page_callback(&hvdm_online_page))
-			pr_warn("another driver owns the online page callback: hot-add disabled\n");
-		else
-			params.hot_add = 1;
-	}
-	dev->hot_add = params.hot_add;
 
 	hdev->channel->max_pkt_size = HV_HYP_PAGE_SIZE * 2;
 	/*
@@ -365,6 +243,63 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 	set_channel_read_mode(hdev->channel, HV_CALL_DIRECT);
 	ret = vmbus_open(hdev->channel, HVDM_RING_SIZE, HVDM_RING_SIZE, NULL, 0,
 			 hvdm_channel_callback, dev);
+	dev->open = !ret;
+	return ret;
+}
+
+/* Stops everything that reaches the host: the work item, page reporting, the channel. */
+static void hvdm_quiesce(struct hvdm_dev *dev)
+{
+	WRITE_ONCE(dev->stopping, true);
+	cancel_delayed_work_sync(&dev->work);
+	kglue_drv_reporting_disable();
+	if (dev->open) {
+		vmbus_close(dev->hdev->channel);
+		dev->open = false;
+	}
+	/* The channel callback may have queued the work once more before the close. */
+	cancel_delayed_work_sync(&dev->work);
+}
+
+static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *dev_id)
+{
+	struct kglue_drv_params params = {
+		.pressure_report_delay = pressure_report_delay,
+		.hot_add = hot_add,
+		.reporting = reporting,
+		.reporting_order = reporting_order,
+		.memory_block_pages = kglue_memory_block_pages(),
+	};
+	struct hvdm_dev *dev;
+	int ret;
+
+	if (hvdm)
+		return -EBUSY;
+	kglue_probe_hibernation(&params);
+	if (params.hibernation && hot_add) {
+		/* As hv_balloon, which clears its hot_add parameter in this case. */
+		hot_add = false;
+		pr_info("hibernation is supported: hot-add off, balloon requests ignored\n");
+	}
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	dev->hdev = hdev;
+	INIT_DELAYED_WORK(&dev->work, hvdm_work);
+	hv_set_drvdata(hdev, dev);
+	hvdm = dev;
+
+	if (params.hot_add) {
+		ret = kglue_ha_init();
+		if (ret) {
+			pr_warn("online page callback or memory notifier unavailable (%d): hot-add disabled\n",
+				ret);
+			params.hot_add = 0;
+		}
+	}
+	dev->hot_add = params.hot_add;
+
+	ret = hvdm_open(dev);
 	if (ret)
 		goto err_free;
 
@@ -380,7 +315,7 @@ err_close:
 	vmbus_close(hdev->channel);
 err_free:
 	if (dev->hot_add)
-		restore_online_page_callback(&hvdm_online_page);
+		kglue_ha_exit();
 	hvdm = NULL;
 	kfree(dev);
 	return ret;
@@ -392,15 +327,50 @@ static int hvdm_remove(struct hv_device *hdev)
 
 	WRITE_ONCE(dev->stopping, true);
 	debugfs_remove(dev->debugfs);
-	cancel_delayed_work_sync(&dev->work);
-	kglue_drv_reporting_disable();
-	vmbus_close(hdev->channel);
-	cancel_delayed_work_sync(&dev->work);
+	hvdm_quiesce(dev);
 	kglue_guarded_call(hvdm_drv_stop, NULL);
 	if (dev->hot_add)
-		restore_online_page_callback(&hvdm_online_page);
+		kglue_ha_exit();
 	hvdm = NULL;
 	kfree(dev);
+	return 0;
+}
+
+/*
+ * Hibernation. The VMBus core refuses to suspend a bound driver without .suspend. As
+ * hv_balloon: stop the work and close the channel; the online callback and the memory
+ * notifier stay installed. Unlike hv_balloon, page reporting is unregistered too (no hint
+ * hypercalls while the image is written); it is registered again once the core reconnects.
+ */
+static int hvdm_suspend(struct hv_device *hdev)
+{
+	struct hvdm_dev *dev = hv_get_drvdata(hdev);
+
+	hvdm_quiesce(dev);
+	if (!kglue_is_dead())
+		kglue_guarded_call(hvdm_drv_suspend, NULL);
+	return 0;
+}
+
+static int hvdm_resume(struct hv_device *hdev)
+{
+	struct hvdm_dev *dev = hv_get_drvdata(hdev);
+	int ret;
+
+	ret = hvdm_open(dev);
+	if (ret) {
+		pr_err("resume: cannot reopen the channel (%d); the driver stays stopped\n", ret);
+		return ret;
+	}
+	if (!kglue_is_dead()) {
+		ret = kglue_guarded_call(hvdm_drv_resume, NULL);
+		if (ret) {
+			hvdm_quiesce(dev);
+			return ret;
+		}
+	}
+	WRITE_ONCE(dev->stopping, false);
+	queue_delayed_work(system_freezable_wq, &dev->work, 0);
 	return 0;
 }
 
@@ -416,6 +386,8 @@ static struct hv_driver hvdm_drv = {
 	.id_table = hvdm_id_table,
 	.probe = hvdm_probe,
 	.remove = hvdm_remove,
+	.suspend = hvdm_suspend,
+	.resume = hvdm_resume,
 	.driver = {
 		.probe_type = PROBE_PREFER_ASYNCHRONOUS,
 	},

@@ -20,7 +20,9 @@
 #include <linux/atomic.h>
 #include <linux/delay.h>
 #include <linux/page-flags.h>
+#include <linux/memory.h>
 #include <asm/io.h>
+#include <asm/mshyperv.h>
 
 #include "hv_dynmem_glue.h"
 #include "kglue_internal.h"
@@ -220,4 +222,23 @@ void kglue_panic(const u8 *msg, size_t len)
 	if (found && found->sp)
 		kglue_guard_escape(found->sp);
 	/* No guard: return; the Rust side traps (ud2) and the kernel reports a BUG. */
+}
+
+/* ---- probe rules ---- */
+
+u64 kglue_memory_block_pages(void)
+{
+	return memory_block_size_bytes() / 4096;
+}
+
+void kglue_probe_hibernation(struct kglue_drv_params *p)
+{
+	/*
+	 * As hv_balloon: a VM that may hibernate must not hand memory to the host (the image
+	 * must be restorable) and must not grow by hot-add; the host is still told both
+	 * capabilities and the driver core refuses the requests.
+	 */
+	p->hibernation = hv_is_hibernation_supported();
+	if (p->hibernation)
+		p->hot_add = 0;
 }

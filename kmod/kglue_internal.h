@@ -17,4 +17,7 @@ void kglue_guard_escape(unsigned long sp);
 /* True once a Rust panic has disabled the driver. */
 bool kglue_is_dead(void);
 
+/* Each module: run a driver step soon (hotadd.c calls it after a MEM_OFFLINE event). */
+void kglue_drv_kick(void);
+
 #endif

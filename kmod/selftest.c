@@ -16,6 +16,8 @@
 #include <linux/scatterlist.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/fs.h>
+#include <linux/memory.h>
 
 #include "hv_dynmem_glue.h"
 #include "kglue_internal.h"
@@ -23,6 +25,18 @@
 static bool panic_test = true;
 module_param(panic_test, bool, 0444);
 MODULE_PARM_DESC(panic_test, "Run the Rust panic guard test last (prints one WARN)");
+
+/*
+ * The hot-add tests add memory the kernel was told not to use (QEMU guest RAM above mem=):
+ * by default 12800 MiB from 4 GiB, where QEMU's pc machine maps the RAM above its 3 GiB
+ * low part (scripts/kmod-test boots -m 18G with mem=1G). 0 MiB: no such memory.
+ */
+static ulong hot_add_start_mib = 4096;
+module_param(hot_add_start_mib, ulong, 0444);
+MODULE_PARM_DESC(hot_add_start_mib, "Start of the RAM the kernel does not use (MiB)");
+static ulong hot_add_mib = 12800;
+module_param(hot_add_mib, ulong, 0444);
+MODULE_PARM_DESC(hot_add_mib, "Size of the RAM the kernel does not use (MiB)");
 
 /* ---- page reporting: the real kernel core calls st_report() with real free blocks ---- */
 
@@ -81,24 +95,19 @@ u32 kglue_st_reporting_state(void)
 }
 
 /*
- * The driver core is linked with its hot-add path; the self-test module never hot-adds (the
- * QEMU guest has no hot-add area and no host asks), so these refuse.
+ * Hot-add is the driver's own code (hotadd_selftest.c includes kmod/hotadd.c); the hot-add
+ * tests install its callback and notifier themselves. No work item here: the tests step the
+ * driver themselves.
  */
-s32 kglue_add_memory(u64 start, u64 pages)
+void kglue_drv_kick(void)
 {
-	return -EOPNOTSUPP;
-}
-
-u64 kglue_online_pages(u64 start, u64 pages)
-{
-	return 0;
 }
 
 /*
  * The driver entry points (hvdm_drv_*) run here against an in-memory stand-in for the DM
  * VMBus channel: two bounded packet queues, one per direction. No Hyper-V, so there is no
- * hypercall page (the reporter's probe finds no Hyper-V CPUID leaves and stays off anyway),
- * page reporting for the driver is refused and nothing is hot-added.
+ * hypercall page (the reporter's probe finds no Hyper-V CPUID leaves and stays off anyway)
+ * and page reporting for the driver is refused.
  */
 #define ST_QLEN 16
 #define ST_PKT_MAX 4096
@@ -188,6 +197,59 @@ s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len)
 	return st_get(&st_g2h, buf, cap, len);
 }
 
+void kglue_st_hot_add_area(u64 *start_pfn, u64 *pages)
+{
+	*start_pfn = (u64)hot_add_start_mib << (20 - PAGE_SHIFT);
+	*pages = (u64)hot_add_mib << (20 - PAGE_SHIFT);
+}
+
+/*
+ * Writes `state` ("online_movable", "offline", ...) to the sysfs state file of the memory
+ * block holding pfn, as udev or an administrator does: the kernel then onlines or offlines
+ * it, calling the online callback or the memory notifier. 0 or -errno.
+ */
+s32 kglue_st_memory_block_state(u64 pfn, const u8 *state, u32 len)
+{
+	char path[64];
+	struct file *f;
+	loff_t pos = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/memory/memory%llu/state",
+		 PFN_PHYS(pfn) / memory_block_size_bytes());
+	f = filp_open(path, O_WRONLY, 0);
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	n = kernel_write(f, state, len, &pos);
+	filp_close(f, NULL);
+	return n < 0 ? (s32)n : 0;
+}
+
+/*
+ * Writes a pattern (seed ^ pfn) into the first and last 8 bytes of each page of
+ * [pfn, pfn + pages), all allocated by the caller, and reads it back: the number of pages
+ * that did not keep it (memory that is not really there reads back differently).
+ */
+u64 kglue_st_fill_check(u64 pfn, u64 pages, u64 seed)
+{
+	u64 i, bad = 0;
+
+	for (i = 0; i < pages; i++) {
+		u64 *p = page_address(pfn_to_page(pfn + i));
+
+		WRITE_ONCE(p[0], seed ^ (pfn + i));
+		WRITE_ONCE(p[PAGE_SIZE / 8 - 1], ~seed ^ (pfn + i));
+	}
+	for (i = 0; i < pages; i++) {
+		u64 *p = page_address(pfn_to_page(pfn + i));
+
+		if (READ_ONCE(p[0]) != (seed ^ (pfn + i)) ||
+		    READ_ONCE(p[PAGE_SIZE / 8 - 1]) != (~seed ^ (pfn + i)))
+			bad++;
+	}
+	return bad;
+}
+
 u64 kglue_st_end_pfn(void)
 {
 	u64 end = 0;
@@ -210,11 +272,6 @@ s32 kglue_drv_reporting_enable(u32 order)
 
 void kglue_drv_reporting_disable(void)
 {
-}
-
-u64 kglue_drv_take_onlined(void)
-{
-	return 0;
 }
 
 static int panic_entry(void *arg)
@@ -263,6 +320,7 @@ static int __init hvdm_selftest_init(void)
 static void __exit hvdm_selftest_exit(void)
 {
 	kglue_st_reporting_unregister();
+	kglue_ha_exit();
 }
 
 module_init(hvdm_selftest_init);

@@ -88,6 +88,32 @@ void kglue_msleep(u32 ms);
 s32 kglue_add_memory(u64 start, u64 pages);
 u64 kglue_online_pages(u64 start, u64 pages);
 
+/* Hot-add setup (kmod/hotadd.c, both modules): installs the online-page callback and the
+ * memory notifier; 0 or -errno (-EBUSY: another driver owns the callback). kglue_ha_exit
+ * removes both and forgets the bookkeeping. */
+s32 kglue_ha_init(void);
+void kglue_ha_exit(void);
+
+/* The hot-add glue's bookkeeping (debugfs, self-test). */
+struct kglue_ha_stats {
+	u64 added_ranges;	/* merged pfn ranges added to the kernel */
+	u64 backed_ranges;	/* merged pfn ranges the host backs */
+	u64 range_capacity;	/* table entries allocated for both (they grow on demand) */
+	u64 blocks_added;	/* successful add_memory() calls */
+	u64 add_refused;	/* add_memory() calls the kernel refused */
+	u64 record_failures;	/* bookkeeping allocations that failed (counted refusals) */
+	u64 offline_events;	/* MEM_OFFLINE notifications for memory we added */
+};
+void kglue_ha_stats(struct kglue_ha_stats *out);
+
+/* Memory the kernel took offline (MEM_OFFLINE in memory we added), oldest first: 1 with the
+ * range in *start and *pages, 0 when none is waiting. The driver step passes each range to the
+ * core (Driver::on_memory_offline). */
+u32 kglue_drv_take_offlined(u64 *start, u64 *pages);
+
+/* memory_block_size_bytes() in 4 KiB pages (the hot-add chunk). */
+u64 kglue_memory_block_pages(void);
+
 /* Monotonic time in nanoseconds. */
 u64 kglue_now_ns(void);
 
@@ -126,7 +152,13 @@ struct kglue_drv_params {
 	u32 reporting;		/* 0: off; 1: Hyper-V cold-discard hints via the page-reporting core */
 	u32 reporting_order;	/* 0: the core's default (pageblock_order or page_reporting_order) */
 	u64 memory_block_pages;	/* memory_block_size_bytes() / 4096 */
+	u32 hibernation;	/* the VM may hibernate: balloon ignored, hot-add refused */
+	u32 reserved;
 };
+
+/* Linux's probe rule: hv_is_hibernation_supported() sets p->hibernation and then forces
+ * p->hot_add off. */
+void kglue_probe_hibernation(struct kglue_drv_params *p);
 
 /* A byte buffer Rust formats text into (debugfs). */
 struct kglue_buf {
@@ -142,6 +174,11 @@ int hvdm_drv_start(void *arg);
 int hvdm_drv_step(void *arg);
 /* Rust: tear the driver core down (remove). */
 int hvdm_drv_stop(void *arg);
+/* Rust: suspend (hibernation): the core stops all work; call after the work item is
+ * cancelled, page reporting unregistered and the channel closed. */
+int hvdm_drv_suspend(void *arg);
+/* Rust: resume: the channel is open again; the core negotiates from scratch. */
+int hvdm_drv_resume(void *arg);
 /* Rust: format the debugfs file into arg (struct kglue_buf). */
 int hvdm_drv_debugfs(void *arg);
 /* Rust: the page-reporting callback (arg: struct kglue_batch); 0 = reported. */
@@ -173,5 +210,14 @@ s32 kglue_st_host_recv(u8 *buf, u32 cap, u32 *len);
 /* Self-test module only: one past the highest page frame of any online node (the guest's RAM
  * as the simulated DM host sees it), in 4 KiB pages. */
 u64 kglue_st_end_pfn(void);
+/* Self-test module only: the RAM the kernel was told not to use (module parameters), for the
+ * hot-add tests; *pages = 0 when there is none. */
+void kglue_st_hot_add_area(u64 *start_pfn, u64 *pages);
+/* Self-test module only: writes state[0..len) to the sysfs state file of the memory block
+ * holding pfn (online_movable, offline, ...); 0 or -errno. */
+s32 kglue_st_memory_block_state(u64 pfn, const u8 *state, u32 len);
+/* Self-test module only: writes and reads back a pattern in each of `pages` allocated pages
+ * from pfn; returns how many did not keep it. */
+u64 kglue_st_fill_check(u64 pfn, u64 pages, u64 seed);
 
 #endif /* HV_DYNMEM_GLUE_H */

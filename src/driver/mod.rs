@@ -468,6 +468,7 @@ impl Driver {
         DebugFs {
             counters: self.counters(),
             committed: self.pages_committed(&mem.stats()),
+            hibernation: self.config.hibernation,
         }
     }
 
@@ -1169,6 +1170,9 @@ pub struct DebugFs {
     pub counters: Counters,
     /// `total_pages_committed`.
     pub committed: u64,
+    /// [`Config::hibernation`]: shown as ` hibernation` on the `capabilities` line (hv_balloon
+    /// shows only the advertised bits, which hibernation does not change).
+    pub hibernation: bool,
 }
 
 impl fmt::Display for DebugFs {
@@ -1187,6 +1191,9 @@ impl fmt::Display for DebugFs {
         }
         if c.capabilities.hot_add() {
             write!(f, " hot_add")?;
+        }
+        if self.hibernation {
+            write!(f, " hibernation")?;
         }
         writeln!(f)?;
         writeln!(f, "{:<22}: {} ({})", "state", c.state as u8, c.state.name())?;

@@ -370,6 +370,20 @@ fn hibernation_ignores_balloon_requests() {
 }
 
 #[test]
+fn debugfs_capabilities_show_hibernation() {
+    let t = T::new(Config {
+        hibernation: true,
+        ..Config::default()
+    });
+    let text = std::format!("{}", t.d.debugfs(&t.mem));
+    assert_eq!(
+        text.lines().nth(1),
+        Some("capabilities          : enabled hot_add hibernation"),
+        "the advertised bits as hv_balloon, then the hibernation mode"
+    );
+}
+
+#[test]
 fn packets_drained_per_call_are_bounded() {
     let mut t = T::connected();
     t.h.set_capacity(1 << 20);

@@ -53,6 +53,7 @@ pub unsafe extern "C" fn hvdm_drv_start(arg: *mut c_void) -> c_int {
     let config = Config {
         pressure_report_delay: p.pressure_report_delay,
         hot_add: p.hot_add != 0,
+        hibernation: p.hibernation != 0,
         ..Config::default()
     };
     let mut st = DrvState {
@@ -77,6 +78,13 @@ pub extern "C" fn hvdm_drv_step(_arg: *mut c_void) -> c_int {
     let onlined = unsafe { k::kglue_drv_take_onlined() };
     if onlined > 0 {
         st.driver.on_pages_onlined(onlined);
+    }
+    // Memory the kernel took offline since the last step (the C memory notifier queues it:
+    // it cannot call in here, a step may be waiting for the hotplug lock the notifier holds).
+    let (mut start, mut pages) = (0u64, 0u64);
+    // SAFETY: both are valid out-pointers for the duration of each call.
+    while unsafe { k::kglue_drv_take_offlined(&mut start, &mut pages) } != 0 {
+        st.driver.on_memory_offline(start, pages);
     }
     st.driver.on_channel_interrupt(&mut st.ch, &mut st.mem, now);
     st.driver.poll(&mut st.ch, &mut st.mem, now);
@@ -140,6 +148,32 @@ pub extern "C" fn hvdm_drv_stop(_arg: *mut c_void) -> c_int {
     0
 }
 
+/// Suspend (hibernation): the C glue has cancelled the work item, unregistered page
+/// reporting and closed the channel. The core stops all work; the reporter is dropped and
+/// probed again once the core reconnects after resume.
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_suspend(_arg: *mut c_void) -> c_int {
+    let mut guard = DRIVER.lock();
+    let Some(st) = guard.as_mut() else {
+        return -19; // -ENODEV
+    };
+    st.driver.suspend(&mut st.mem);
+    drop(guard);
+    *REPORTING.lock() = None;
+    0
+}
+
+/// Resume: the channel is open again; the core negotiates from scratch (version 2.0 first).
+#[unsafe(no_mangle)]
+pub extern "C" fn hvdm_drv_resume(_arg: *mut c_void) -> c_int {
+    let mut guard = DRIVER.lock();
+    let Some(st) = guard.as_mut() else {
+        return -19; // -ENODEV
+    };
+    st.driver.resume(&mut st.ch, ffi::now_ns());
+    0
+}
+
 /// The page-reporting callback (arg: `kglue_batch`). 0 = reported.
 ///
 /// # Safety
@@ -199,6 +233,14 @@ pub unsafe extern "C" fn hvdm_drv_debugfs(arg: *mut c_void) -> c_int {
         let _ = writeln!(w, "{:<22}: {}", "balloon_blocks", c.blocks_allocated);
         let _ = writeln!(w, "{:<22}: {}", "balloon_alloc_failures", c.alloc_failures);
         let _ = writeln!(w, "{:<22}: {}", "balloon_pages_freed", c.pages_freed);
+        let h = ffi::ha_stats();
+        let _ = writeln!(w, "{:<22}: {}", "hot_add_blocks", h.blocks_added);
+        let _ = writeln!(w, "{:<22}: {}", "hot_add_refused", h.add_refused);
+        let _ = writeln!(w, "{:<22}: {}", "hot_add_ranges", h.added_ranges);
+        let _ = writeln!(w, "{:<22}: {}", "backed_ranges", h.backed_ranges);
+        let _ = writeln!(w, "{:<22}: {}", "range_capacity", h.range_capacity);
+        let _ = writeln!(w, "{:<22}: {}", "record_failures", h.record_failures);
+        let _ = writeln!(w, "{:<22}: {}", "offline_events", h.offline_events);
     }
     drop(driver);
     match REPORTING.try_lock().as_ref().and_then(|r| r.as_ref()) {

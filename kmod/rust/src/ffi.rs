@@ -7,6 +7,7 @@
 use hyperv_bindings::kernel as k;
 
 pub use k::kglue_block as Block;
+pub use k::kglue_ha_stats as HaStats;
 pub use k::kglue_meminfo as MemInfo;
 
 /// The blocks of a `kglue_batch` the C glue passed as a callback argument.
@@ -144,4 +145,68 @@ pub fn st_host_recv(buf: &mut [u8]) -> Option<usize> {
 pub fn st_end_pfn() -> u64 {
     // SAFETY: no arguments, returns an integer.
     unsafe { k::kglue_st_end_pfn() }
+}
+
+/// The hot-add glue's bookkeeping counters.
+pub fn ha_stats() -> HaStats {
+    let mut h = HaStats {
+        added_ranges: 0,
+        backed_ranges: 0,
+        range_capacity: 0,
+        blocks_added: 0,
+        add_refused: 0,
+        record_failures: 0,
+        offline_events: 0,
+    };
+    // SAFETY: `h` is a valid, writable `kglue_ha_stats` for the duration of the call.
+    unsafe { k::kglue_ha_stats(&mut h) };
+    h
+}
+
+/// Installs the hot-add glue's online callback and memory notifier; 0 or -errno.
+pub fn ha_init() -> i32 {
+    // SAFETY: no arguments; process context.
+    unsafe { k::kglue_ha_init() }
+}
+
+/// Removes the online callback and memory notifier and forgets the bookkeeping.
+pub fn ha_exit() {
+    // SAFETY: no arguments; process context.
+    unsafe { k::kglue_ha_exit() }
+}
+
+/// `memory_block_size_bytes()` in 4 KiB pages.
+pub fn memory_block_pages() -> u64 {
+    // SAFETY: no arguments, returns an integer.
+    unsafe { k::kglue_memory_block_pages() }
+}
+
+/// Linux's probe rule on `p`: sets `hibernation` from `hv_is_hibernation_supported()` and
+/// clears `hot_add` when it is set.
+pub fn probe_hibernation(p: &mut k::kglue_drv_params) {
+    // SAFETY: `p` is a valid, writable `kglue_drv_params` for the duration of the call.
+    unsafe { k::kglue_probe_hibernation(p) }
+}
+
+/// Self-test module: the RAM the kernel was told not to use, `(start pfn, pages)`.
+pub fn st_hot_add_area() -> (u64, u64) {
+    let (mut start, mut pages) = (0u64, 0u64);
+    // SAFETY: both are valid out-pointers for the call.
+    unsafe { k::kglue_st_hot_add_area(&mut start, &mut pages) };
+    (start, pages)
+}
+
+/// Self-test module: writes `state` to the sysfs state file of the memory block holding
+/// `pfn`; 0 or -errno.
+pub fn st_memory_block_state(pfn: u64, state: &str) -> i32 {
+    let len = u32::try_from(state.len()).unwrap_or(u32::MAX);
+    // SAFETY: `state` is valid for `len` bytes during the call; the C side copies it.
+    unsafe { k::kglue_st_memory_block_state(pfn, state.as_ptr(), len) }
+}
+
+/// Self-test module: pattern write + read-back over `pages` allocated pages from `pfn`;
+/// returns the pages that did not keep it.
+pub fn st_fill_check(pfn: u64, pages: u64, seed: u64) -> u64 {
+    // SAFETY: plain integers; the caller passes pages it allocated (tests only).
+    unsafe { k::kglue_st_fill_check(pfn, pages, seed) }
 }

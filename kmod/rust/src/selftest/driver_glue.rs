@@ -13,12 +13,12 @@ use crate::ffi;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::{c_int, c_void};
-use hv_dynmem::protocol::{Message, PageRange, Version, encode, parse};
+use hv_dynmem::protocol::{Caps, Message, PageRange, Version, encode, parse};
 use hyperv_bindings::kernel as k;
 use zerocopy::IntoBytes;
 
 /// Takes every waiting guest message and hands each to `f`.
-fn drain(buf: &mut [u8], mut f: impl FnMut(Message<'_>)) {
+pub(super) fn drain(buf: &mut [u8], mut f: impl FnMut(Message<'_>)) {
     while let Some(n) = ffi::st_host_recv(buf) {
         if let Some(m) = buf.get(..n).and_then(|b| parse(b).ok()) {
             f(m);
@@ -27,7 +27,7 @@ fn drain(buf: &mut [u8], mut f: impl FnMut(Message<'_>)) {
 }
 
 /// The debugfs file as the C glue would print it.
-fn debugfs() -> String {
+pub(super) fn debugfs() -> String {
     let mut data = alloc::vec![0u8; 4096];
     let mut kb = k::kglue_buf {
         data: data.as_mut_ptr(),
@@ -44,6 +44,71 @@ fn debugfs() -> String {
     String::from_utf8_lossy(&data[..len]).into_owned()
 }
 
+/// The value of the debugfs line `key` as a number.
+pub(super) fn debugfs_value(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Starts the driver through `hvdm_drv_start` and answers its handshake as the host
+/// (version 2.0 and capabilities accepted); the capabilities the driver reported, or `None`
+/// when the handshake did not go as it should.
+pub(super) fn connect(params: &mut k::kglue_drv_params, buf: &mut [u8]) -> Option<Caps> {
+    // SAFETY: `params` is a valid `kglue_drv_params` for the call.
+    let started = unsafe { hvdm_drv_start((&raw mut *params).cast::<c_void>()) };
+    if started != 0 {
+        return None;
+    }
+    handshake(buf)
+}
+
+/// Answers a version request and the capabilities report that follows; the capabilities.
+pub(super) fn handshake(buf: &mut [u8]) -> Option<Caps> {
+    let mut version = None;
+    drain(buf, |m| {
+        if let Message::VersionRequest(v) = m {
+            version = Some(v.version());
+        }
+    });
+    if version != Some(Version::WIN10) {
+        return None;
+    }
+    ffi::st_host_send(encode::version_response(1, true).as_bytes());
+    hvdm_drv_step(core::ptr::null_mut());
+    let mut caps = None;
+    drain(buf, |m| {
+        if let Message::CapabilitiesReport(r) = m {
+            caps = Some(r.caps());
+        }
+    });
+    ffi::st_host_send(encode::capabilities_response(2, true, false, false).as_bytes());
+    hvdm_drv_step(core::ptr::null_mut());
+    caps
+}
+
+/// Steps the driver until `f` has seen what it waits for (returns true), at most `steps`
+/// times with `ms` milliseconds between steps.
+pub(super) fn step_until(
+    buf: &mut [u8],
+    steps: u32,
+    ms: u32,
+    mut f: impl FnMut(Message<'_>) -> bool,
+) -> bool {
+    for _ in 0..steps {
+        hvdm_drv_step(core::ptr::null_mut());
+        let mut done = false;
+        drain(buf, |m| done |= f(m));
+        if done {
+            return true;
+        }
+        if ms > 0 {
+            ffi::msleep(ms);
+        }
+    }
+    false
+}
+
 /// The test body.
 pub fn run() -> c_int {
     let mut t = Ktap::start("driver_entry_points", 8);
@@ -54,6 +119,8 @@ pub fn run() -> c_int {
         reporting: 1,
         reporting_order: 0,
         memory_block_pages: 32768,
+        hibernation: 0,
+        reserved: 0,
     };
     // SAFETY: `params` is a valid `kglue_drv_params` for the call.
     let started = unsafe { hvdm_drv_start((&raw mut params).cast::<c_void>()) };

@@ -10,6 +10,8 @@ use crate::ktap;
 mod balloon;
 mod dm_core;
 mod driver_glue;
+mod hot_add;
+mod lifecycle;
 mod reporting;
 use core::ffi::{c_int, c_void};
 
@@ -62,6 +64,10 @@ const TESTS: &[Test] = &[
     (c"driver_entry_points", driver_glue::run),
     (c"page_reporting", reporting::run),
     (c"page_reporting_failure", reporting::run_failure),
+    (c"suspend_resume", lifecycle::run_suspend_resume),
+    (c"hibernation", lifecycle::run_hibernation),
+    (c"hot_add_12g", hot_add::run_hot_add),
+    (c"memory_offline", hot_add::run_memory_offline),
 ];
 
 /// Number of tests in the Rust suite.
