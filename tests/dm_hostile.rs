@@ -339,6 +339,88 @@ fn hot_add_region_overlapping_an_earlier_region() {
 }
 
 #[test]
+fn hot_add_naming_the_same_region_again_is_served_from_it_like_linux() {
+    // Hyper-V-style: one region of 4 blocks, filled by successive requests that each name it.
+    let mut b = setup();
+    let before = b.driver.counters();
+    let region = PageRange::new(2 * GIB, 4 * BLOCK).unwrap();
+    for i in 0..4 {
+        let r = PageRange::new(2 * GIB + i * BLOCK, BLOCK).unwrap();
+        assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(region)));
+        b.advance(1);
+        assert_eq!(
+            *b.host.hot_add_responses.last().unwrap(),
+            (BLOCK as u32, 1),
+            "block {i}"
+        );
+    }
+    let c = b.driver.counters();
+    assert_eq!(c.pages_added, 4 * BLOCK);
+    assert_eq!(c.pages_onlined, 4 * BLOCK);
+    assert_eq!(c.refused_hot_adds, before.refused_hot_adds);
+    assert_eq!(
+        b.driver.hot_add_state().regions.len(),
+        1,
+        "one region record"
+    );
+    assert!(b.mem.violations.is_empty(), "{:?}", b.mem.violations);
+    // Re-sending the last request would back frames already backed: refused.
+    let r = PageRange::new(2 * GIB + 3 * BLOCK, BLOCK).unwrap();
+    assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(region)));
+    b.advance(1);
+    assert_eq!(*b.host.hot_add_responses.last().unwrap(), (0, 0));
+    assert_eq!(b.driver.counters().pages_onlined, 4 * BLOCK);
+    survived(&mut b, &before, |c| c.refused_hot_adds);
+}
+
+#[test]
+fn hot_add_region_overlapping_an_earlier_one_adds_only_what_is_new() {
+    let mut b = setup();
+    let before = b.driver.counters();
+    let first = PageRange::new(2 * GIB, 2 * BLOCK).unwrap();
+    assert!(b.host.request_hot_add(&mut b.host_ch, first, Some(first)));
+    b.advance(1);
+    assert_eq!(
+        *b.host.hot_add_responses.last().unwrap(),
+        (2 * BLOCK as u32, 1)
+    );
+    // A region starting inside the first, with a range just after it. Linux would add
+    // memory from the new region's start (already added: -EEXIST, hot-add off for good).
+    let region = PageRange::new(2 * GIB + BLOCK, 3 * BLOCK).unwrap();
+    let r = PageRange::new(2 * GIB + 2 * BLOCK, BLOCK).unwrap();
+    assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(region)));
+    b.advance(1);
+    assert_eq!(*b.host.hot_add_responses.last().unwrap(), (BLOCK as u32, 1));
+    assert!(b.driver.hot_add_state().enabled);
+    assert_eq!(b.driver.counters().pages_onlined, 3 * BLOCK);
+    assert_eq!(b.mem.violations, Vec::<String>::new());
+    assert_eq!(
+        b.driver.counters().hot_add_failures,
+        before.hot_add_failures
+    );
+}
+
+#[test]
+fn hot_add_range_running_past_its_region_is_served_up_to_the_region_end() {
+    let mut b = setup();
+    let region = PageRange::new(2 * GIB, BLOCK).unwrap();
+    let r = PageRange::new(2 * GIB, 2 * BLOCK).unwrap();
+    assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(region)));
+    b.advance(1);
+    assert_eq!(
+        *b.host.hot_add_responses.last().unwrap(),
+        (BLOCK as u32, 1),
+        "partial: the region's part"
+    );
+    assert_eq!(b.driver.counters().pages_onlined, BLOCK);
+    assert!(
+        (2 * GIB + BLOCK..2 * GIB + 2 * BLOCK).all(|p| b.mem.frame(p) == Frame::Absent),
+        "nothing added past the region"
+    );
+    assert!(b.mem.violations.is_empty());
+}
+
+#[test]
 fn version_response_nobody_asked_for() {
     let mut b = setup();
     let before = b.driver.counters();
