@@ -418,7 +418,10 @@ impl Driver {
         self.caps
     }
 
-    /// Whether the host asked the guest not to send status reports.
+    /// Whether the host set `suppress_pressure_reports` in its capabilities response. The
+    /// driver sends status reports anyway, as Linux does (which does not read the bit): the
+    /// only host known to set it, QEMU, sets it when it drops every report unread, and a host
+    /// that does read them must not be starved of them (docs/protocol.md, "Status reports").
     pub fn pressure_reports_suppressed(&self) -> bool {
         self.suppress_pressure_reports
     }
@@ -1024,7 +1027,9 @@ impl Driver {
         mem: &mut M,
         now: u64,
     ) {
-        if self.suppress_pressure_reports || self.phase != Phase::Running {
+        // `suppress_pressure_reports` is recorded, not obeyed (see
+        // `pressure_reports_suppressed`).
+        if self.phase != Phase::Running {
             return;
         }
         if self.delay_remaining > 0 {

@@ -553,3 +553,30 @@ fn hibernation_ignores_malformed_balloon_requests_too() {
     assert_eq!(t.d.counters().unsupported_requests, 1);
     assert_eq!(t.d.counters().refused_requests, 0);
 }
+
+#[test]
+fn status_reports_go_out_when_the_host_sets_suppress_pressure_reports() {
+    let mut t = T::new(Config {
+        pressure_report_delay: 0,
+        ..Config::default()
+    });
+    t.d.start(&mut t.g, 0);
+    t.host_send(encode::version_response(1, true).as_bytes(), 0);
+    t.host_send(
+        encode::capabilities_response(2, true, true, true).as_bytes(),
+        0,
+    );
+    t.sent();
+    assert!(t.d.pressure_reports_suppressed(), "recorded");
+    t.mem.use_pages(1000);
+    t.poll(S);
+    assert_eq!(
+        t.sent(),
+        vec![
+            encode::status_report(3, GIB - 1000, 1000 + compute_balloon_floor(GIB))
+                .as_bytes()
+                .to_vec()
+        ],
+        "sent anyway, as Linux"
+    );
+}
