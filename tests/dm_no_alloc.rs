@@ -83,7 +83,18 @@ fn channel_callback_does_not_allocate() {
 
     // Everything a host can send, written into the ring first.
     let r = PageRange::new(GIB, 32_768).unwrap();
+    // Malformed requests first (answered with refusals; the well-formed ones after them
+    // replace them in the driver's one-request slots).
+    let mut bad_balloon = encode::balloon_request(1, 100).as_bytes().to_vec();
+    bad_balloon[2] = 200;
+    let mut bad_unballoon = encode::to_vec(&encode::unballoon_request(1, false, 1), &[r]);
+    bad_unballoon[12] = 9;
+    let bad_hot_add = encode::hot_add_request(1, PageRange::new((1 << 40) - 1, 2).unwrap());
     let msgs: Vec<Vec<u8>> = vec![
+        bad_balloon,
+        bad_unballoon,
+        bad_hot_add.as_bytes().to_vec(),
+        encode::hot_remove_request(6, 0, 10, 0).as_bytes()[..16].to_vec(),
         encode::balloon_request(1, 100).as_bytes().to_vec(),
         encode::to_vec(
             &encode::unballoon_request(2, true, given.len() as u32),
@@ -114,6 +125,7 @@ fn channel_callback_does_not_allocate() {
         msgs.len() as u64
     );
     assert_eq!(n, 0, "heap allocations in the channel callback");
+    assert_eq!(after.refused_requests - before.refused_requests, 4);
     // The deferred work then runs from poll (which may allocate) and completes.
     b.advance(1);
     assert_eq!(

@@ -179,3 +179,32 @@ fn scenarios_and_decode_subcommands() {
     let out = fails(hv_dynmem().args(["decode", "zz"]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a hex byte"));
 }
+
+#[test]
+fn decode_shows_a_hot_add_past_the_frame_space_and_flags_it() {
+    // DM_MEM_HOT_ADD_REQUEST, size 16, trans_id 1, range start 2^40 - 1, 16 pages: the driver
+    // refuses it; the decoder shows the fields and says so (exit 0).
+    let out = succeeds(hv_dynmem().args(["decode", "0a00100001000000ffffffffff100000"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["type"], "DM_MEM_HOT_ADD_REQUEST");
+    assert_eq!(v["range"]["start_page"], (1u64 << 40) - 1);
+    assert_eq!(v["range"]["page_cnt"], 16);
+    assert_eq!(
+        v["problems"][0],
+        "DM_MEM_HOT_ADD_REQUEST range #0 [0xffffffffff+16] runs past the 40-bit frame space: \
+         the driver refuses this message"
+    );
+}
+
+#[test]
+fn decode_shows_the_data_of_an_unknown_info_type() {
+    // DM_INFO_MESSAGE, size 28, info_size 12, info type 5, data_size 4, data de ad be ef.
+    let out = succeeds(hv_dynmem().args([
+        "decode",
+        "0c001c000100000000000000 0c000000 05000000 04000000 deadbeef",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["info"]["type"], 5);
+    assert_eq!(v["info"]["data_size"], 4);
+    assert_eq!(v["info"]["data"], "deadbeef");
+}

@@ -3,36 +3,49 @@
 //! Asserts, for every input:
 //! - `parse` returns (never panics); an error renders a non-empty message;
 //! - an accepted message obeys the parser's own rules: `size` ≥ 8, `size` ≤ bytes received,
-//!   bytes received ≤ `size` rounded up to 8, the type is the header's type, counted ranges
-//!   match `size` exactly, host-request ranges stay inside the 40-bit frame space;
+//!   the type is the header's type, counted ranges fit inside `size`, host-request ranges stay
+//!   inside the 40-bit frame space, and what [`Tolerated`] reports is what the bytes show
+//!   (bytes after `size` beyond VMBus padding, bytes inside `size` after the fields);
 //! - round trip: the value re-encoded with the crate's encoders (`write_message` and the
-//!   fixed-part constructors' types) is exactly the first `size` bytes received, and parses
-//!   to an equal value. `DM_INFO_MESSAGE` is rebuilt from its decoded parts (the blob may carry
-//!   slack the value does not keep), so only the value is compared; `INFO_TYPE_MAX_PAGE_CNT`
-//!   is also rebuilt with `encode::info_max_page_count`;
-//! - the JSON decoder (`hv-dynmem decode`) accepts exactly what `parse` accepts.
+//!   fixed-part constructors' types) is exactly the first `size` bytes received when nothing
+//!   was tolerated; otherwise it is those bytes minus the ignored ones, with only the size
+//!   field changed, and it parses to the same fields. `DM_INFO_MESSAGE` is rebuilt from its
+//!   decoded parts (the blob may carry slack the value does not keep), so only the value is
+//!   compared; `INFO_TYPE_MAX_PAGE_CNT` is also rebuilt with `encode::info_max_page_count`;
+//! - the JSON decoder (`hv-dynmem decode`) accepts what `parse` accepts, shows a request
+//!   `parse` refuses for a range past the frame space (saying so under `"problems"`), and
+//!   refuses everything else `parse` refuses, with the same error.
 
 use hv_dynmem::protocol::{
-    FRAME_SPACE_END, Info, InfoHeader, InfoType, Message, MessageType, PageRange, encode, json,
-    parse,
+    FRAME_SPACE_END, Info, InfoHeader, InfoType, Message, MessageType, PageRange, ParseError,
+    Tolerated, encode, json, parse, parse_detailed,
 };
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::U32;
 
 /// Runs the target on one input.
 pub fn run(data: &[u8]) {
-    let m = match parse(data) {
-        Ok(m) => m,
+    let (m, tolerated) = match parse_detailed(data) {
+        Ok(p) => (p.message, p.tolerated),
         Err(e) => {
             assert!(!format!("{e}").is_empty());
-            assert_eq!(
-                json::decode(data).err(),
-                Some(e),
-                "decode and parse disagree"
-            );
+            if matches!(e, ParseError::RangeBeyondFrameSpace { .. }) {
+                let text = json::decode(data).expect("decode shows a refused range");
+                assert!(
+                    text.contains("\"problems\"") && text.contains("frame space: the driver refuses"),
+                    "the refusal is flagged: {text}"
+                );
+            } else {
+                assert_eq!(
+                    json::decode(data).err(),
+                    Some(e),
+                    "decode and parse disagree"
+                );
+            }
             return;
         }
     };
+    assert_eq!(parse(data), Ok(m), "parse and parse_detailed disagree");
     let hdr = m.header();
     let size = usize::from(hdr.size.get());
     assert!(size >= 8, "accepted a message with size {size}");
@@ -41,9 +54,11 @@ pub fn run(data: &[u8]) {
         "size {size} beyond {} bytes",
         data.len()
     );
-    assert!(
-        data.len() <= size.next_multiple_of(8),
-        "more than padding after the message"
+    let padded = size.next_multiple_of(8);
+    assert_eq!(
+        tolerated.excess_bytes,
+        if data.len() > padded { data.len() - size } else { 0 },
+        "excess bytes reported"
     );
     assert_eq!(
         m.message_type(),
@@ -135,12 +150,29 @@ pub fn run(data: &[u8]) {
     };
     let n = n.expect("re-encoding an accepted message fits 64 KiB");
     let out = &buf[..n];
-    assert_eq!(
-        out, msg,
-        "re-encoded bytes differ from the message for {m:?}"
-    );
-    let again = parse(out).expect("re-encoded message parses");
-    assert_eq!(again, m, "round trip changed the value");
+    if tolerated.ignored_bytes == 0 {
+        assert_eq!(
+            out, msg,
+            "re-encoded bytes differ from the message for {m:?}"
+        );
+        let again = parse(out).expect("re-encoded message parses");
+        assert_eq!(again, m, "round trip changed the value");
+        return;
+    }
+    // Bytes were ignored: the canonical form is the message without them.
+    assert_eq!(n + tolerated.ignored_bytes, size, "ignored bytes reported for {m:?}");
+    assert_eq!(out[..2], msg[..2]);
+    assert_eq!(out[4..], msg[4..n], "only the size field differs for {m:?}");
+    let again = parse_detailed(out).expect("canonical form parses");
+    assert_eq!(again.tolerated, Tolerated::default(), "canonical form is canonical");
+    let mut a = json::to_value(&again.message);
+    let mut b = json::to_value(&m);
+    for v in [&mut a, &mut b] {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("size");
+        }
+    }
+    assert_eq!(a, b, "round trip changed the fields");
 }
 
 fn again_info<'a>(m: &Message<'a>) -> Option<Info<'a>> {

@@ -1,12 +1,20 @@
 //! Hot-add bookkeeping (dm-protocol.md §6): regions, what has been added to the OS, what the
 //! host has backed, and gaps of unbacked frames.
 //!
-//! Deviations from Linux, all on the safe side:
+//! Like Linux, a request is served from the region that holds its first frame, whether the host
+//! named a region or not: a host that names the same (or an overlapping) region again gets its
+//! range served from the region it already set up, and a range that runs past its region is
+//! served up to the region's end. Deviations from Linux, all on the safe side:
+//! - regions never overlap: a named region that overlaps existing ones only contributes the
+//!   frames no region covers yet (Linux keeps a duplicate record, and adding memory from its
+//!   start would add memory twice); if the memory block holding the range's first frame
+//!   belongs to another region, the request is refused;
 //! - a synthesised region (request without one) covers the request's *end* too (Linux rounds
 //!   the size alone up and can claim frames it never added);
-//! - a region that does not contain its range, is not aligned to the memory block size, or
-//!   overlaps an existing region is refused (0 pages) and counted;
-//! - a request that would back frames already backed is refused and counted;
+//! - a named region whose start is not aligned to the memory block size, or that does not hold
+//!   the range's first frame, is refused (0 pages) and counted;
+//! - a request whose first frame is already backed is refused and counted (Linux counts the
+//!   frames again and moves its covered end past frames the host never backed);
 //! - the number of regions and gaps is bounded.
 
 use alloc::vec::Vec;
@@ -66,13 +74,14 @@ impl Region {
 /// Why a hot-add request was refused outright.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The region does not contain the range.
+    /// The named region does not hold the range's first frame.
     RangeOutsideRegion,
     /// The region start or size is not a multiple of the memory block size.
     UnalignedRegion,
-    /// The region overlaps an existing region.
+    /// The memory block holding the range's first frame belongs to another region (adding it
+    /// would add memory twice).
     OverlapsRegion,
-    /// The request would back frames that are already backed.
+    /// The range's first frame is already backed (or lies in a gap behind the backed end).
     AlreadyBacked,
     /// Too many regions or gaps.
     TooManyRecords,
@@ -147,6 +156,76 @@ impl HotAdd {
         self.regions.iter().map(|r| r.backed_in(start, end)).sum()
     }
 
+    /// Prepares region `i`, which holds `range`'s first frame, to back `range`: refuses frames
+    /// already backed, records skipped frames as a gap, and grows the region (in whole memory
+    /// blocks, not into another region) when the range runs past its end (Linux
+    /// `pfn_covered`).
+    fn join(&mut self, i: usize, range: PageRange) -> Result<usize, Refusal> {
+        let pg_start = range.start_page();
+        let r = &self.regions[i];
+        if pg_start < r.covered_end {
+            return Err(Refusal::AlreadyBacked);
+        }
+        if pg_start > r.covered_end {
+            if self.gaps >= MAX_GAPS {
+                return Err(Refusal::TooManyRecords);
+            }
+            let ce = r.covered_end;
+            self.regions[i].gaps.push((ce, pg_start));
+            self.gaps += 1;
+            self.regions[i].covered_end = pg_start;
+        }
+        let end = range.end_page();
+        if end > self.regions[i].end {
+            let new_end = self.round_up(end);
+            if !self.overlaps_region(self.regions[i].end, new_end, Some(i)) {
+                self.regions[i].end = new_end;
+            }
+        }
+        Ok(i)
+    }
+
+    /// Sets up the region the host named for `range` (whose first frame is in no region),
+    /// clipped to the frames no existing region covers.
+    fn new_named(&mut self, range: PageRange, rg: PageRange) -> Result<usize, Refusal> {
+        let pg_start = range.start_page();
+        if pg_start < rg.start_page() || pg_start >= rg.end_page() {
+            return Err(Refusal::RangeOutsideRegion);
+        }
+        if rg.start_page() % self.chunk != 0 {
+            return Err(Refusal::UnalignedRegion);
+        }
+        // The free stretch of the named region around pg_start.
+        let mut lo = rg.start_page();
+        let mut hi = rg.end_page();
+        for r in &self.regions {
+            if r.end <= pg_start && r.end > lo {
+                lo = r.end;
+            }
+            if r.start > pg_start && r.start < hi {
+                hi = r.start;
+            }
+        }
+        // Memory is added in whole blocks from the region start: a block shared with another
+        // region would be added twice.
+        let lo = self.round_up(lo);
+        if lo > pg_start {
+            return Err(Refusal::OverlapsRegion);
+        }
+        if self.regions.len() >= MAX_REGIONS {
+            return Err(Refusal::TooManyRecords);
+        }
+        self.regions.push(Region {
+            start: lo,
+            end: hi,
+            ha_end: lo,
+            covered_start: pg_start,
+            covered_end: pg_start,
+            gaps: Vec::new(),
+        });
+        Ok(self.regions.len() - 1)
+    }
+
     fn refuse(r: Refusal) -> Outcome {
         Outcome {
             pages: 0,
@@ -172,74 +251,36 @@ impl HotAdd {
                 os_error: None,
             };
         }
-        let idx = match region {
-            Some(rg) if rg.page_cnt() != 0 => {
-                if pg_start < rg.start_page() || range.end_page() > rg.end_page() {
-                    return Self::refuse(Refusal::RangeOutsideRegion);
-                }
-                if rg.start_page() % self.chunk != 0 {
-                    return Self::refuse(Refusal::UnalignedRegion);
-                }
-                if self.overlaps_region(rg.start_page(), rg.end_page(), None) {
+        let idx = match (self.find(pg_start), region) {
+            // The first frame lies in a region already set up: serve it from there, whether
+            // or not the host named (again) a region.
+            (Some(i), _) => match self.join(i, range) {
+                Ok(i) => i,
+                Err(why) => return Self::refuse(why),
+            },
+            (None, Some(rg)) if rg.page_cnt() != 0 => match self.new_named(range, rg) {
+                Ok(i) => i,
+                Err(why) => return Self::refuse(why),
+            },
+            (None, _) => {
+                let start = self.round_down(pg_start);
+                let end = self.round_up(range.end_page());
+                if self.overlaps_region(start, end, None) {
                     return Self::refuse(Refusal::OverlapsRegion);
                 }
                 if self.regions.len() >= MAX_REGIONS {
                     return Self::refuse(Refusal::TooManyRecords);
                 }
                 self.regions.push(Region {
-                    start: rg.start_page(),
-                    end: rg.end_page(),
-                    ha_end: rg.start_page(),
+                    start,
+                    end,
+                    ha_end: start,
                     covered_start: pg_start,
                     covered_end: pg_start,
                     gaps: Vec::new(),
                 });
                 self.regions.len() - 1
             }
-            _ => match self.find(pg_start) {
-                Some(i) => {
-                    let r = &self.regions[i];
-                    if pg_start < r.covered_end {
-                        return Self::refuse(Refusal::AlreadyBacked);
-                    }
-                    if pg_start > r.covered_end {
-                        if self.gaps >= MAX_GAPS {
-                            return Self::refuse(Refusal::TooManyRecords);
-                        }
-                        let ce = r.covered_end;
-                        self.regions[i].gaps.push((ce, pg_start));
-                        self.gaps += 1;
-                        self.regions[i].covered_end = pg_start;
-                    }
-                    let end = range.end_page();
-                    if end > self.regions[i].end {
-                        let new_end = self.round_up(end);
-                        if !self.overlaps_region(self.regions[i].end, new_end, Some(i)) {
-                            self.regions[i].end = new_end;
-                        }
-                    }
-                    i
-                }
-                None => {
-                    let start = self.round_down(pg_start);
-                    let end = self.round_up(range.end_page());
-                    if self.overlaps_region(start, end, None) {
-                        return Self::refuse(Refusal::OverlapsRegion);
-                    }
-                    if self.regions.len() >= MAX_REGIONS {
-                        return Self::refuse(Refusal::TooManyRecords);
-                    }
-                    self.regions.push(Region {
-                        start,
-                        end,
-                        ha_end: start,
-                        covered_start: pg_start,
-                        covered_end: pg_start,
-                        gaps: Vec::new(),
-                    });
-                    self.regions.len() - 1
-                }
-            },
         };
         let chunk = self.chunk;
         let r = &mut self.regions[idx];

@@ -40,8 +40,8 @@ use zerocopy::IntoBytes;
 use crate::os::{GuestMemory, MemStats};
 use crate::protocol::encode;
 use crate::protocol::{
-    Caps, FRAME_SPACE_END, Info, MAX_MESSAGE_SIZE, MAX_RANGES_PER_MESSAGE, Message, PAGES_IN_2M,
-    PageRange, ParseError, Version, parse,
+    Caps, FRAME_SPACE_END, Info, MAX_MESSAGE_SIZE, MAX_RANGES_PER_MESSAGE, Message, MessageType,
+    PAGES_IN_2M, PageRange, ParseError, RefusedRequest, Version, parse_detailed, refused_request,
 };
 pub use hot_add::{HotAdd, Refusal};
 pub use range_set::RangeSet;
@@ -186,6 +186,10 @@ pub struct Counters {
     pub messages_received: u64,
     /// Messages that failed to parse.
     pub parse_errors: u64,
+    /// Host requests that failed to parse and were answered anyway with a refusal (balloon:
+    /// an empty final response; unballoon: the response, nothing freed; hot-add: 0 pages,
+    /// transient failure; hot-remove: failed). Each is also one of `parse_errors`.
+    pub refused_requests: u64,
     /// `DM_ERROR` or types the guest never expects from a host.
     pub unknown_messages: u64,
     /// Responses nobody asked for (version/caps outside the handshake, …).
@@ -257,6 +261,15 @@ struct BalloonTxn {
     unit: u64,
 }
 
+/// The hot-add request waiting for [`Driver::poll`].
+#[derive(Clone, Copy, Debug)]
+enum HotAddJob {
+    /// A well-formed request: the range and, if given, the region.
+    Serve(PageRange, Option<PageRange>),
+    /// A request that did not parse: answer 0 pages.
+    Refuse,
+}
+
 /// A small queued response (≤ 24 bytes) waiting for ring space.
 #[derive(Clone, Copy, Debug)]
 struct Queued {
@@ -314,8 +327,9 @@ pub struct Driver {
     queue_retry: Option<u64>,
     // hot-add
     hot_add: HotAdd,
-    hot_add_req: Option<(PageRange, Option<PageRange>)>,
+    hot_add_req: Option<HotAddJob>,
     // misc
+    refusal_logged: bool,
     rx_more: bool,
     rx_buf: Box<[u8]>,
     tx_buf: Box<[u8]>,
@@ -375,6 +389,7 @@ impl Driver {
             queue_retry: None,
             hot_add,
             hot_add_req: None,
+            refusal_logged: false,
             rx_more: false,
             rx_buf: alloc::vec![0u8; MAX_MESSAGE_SIZE].into_boxed_slice(),
             tx_buf: alloc::vec![0u8; MAX_MESSAGE_SIZE].into_boxed_slice(),
@@ -403,7 +418,10 @@ impl Driver {
         self.caps
     }
 
-    /// Whether the host asked the guest not to send status reports.
+    /// Whether the host set `suppress_pressure_reports` in its capabilities response. The
+    /// driver sends status reports anyway, as Linux does (which does not read the bit): the
+    /// only host known to set it, QEMU, sets it when it drops every report unread, and a host
+    /// that does read them must not be starved of them (docs/protocol.md, "Status reports").
     pub fn pressure_reports_suppressed(&self) -> bool {
         self.suppress_pressure_reports
     }
@@ -694,8 +712,10 @@ impl Driver {
                 self.balloon_step(ch, mem, now);
             }
         }
-        if let Some((range, region)) = self.hot_add_req.take() {
-            self.do_hot_add(ch, mem, range, region, now);
+        match self.hot_add_req.take() {
+            Some(HotAddJob::Serve(range, region)) => self.do_hot_add(ch, mem, range, region, now),
+            Some(HotAddJob::Refuse) => self.refuse_hot_add(ch, mem, now),
+            None => {}
         }
         if self.next_status.is_some_and(|t| now >= t) {
             self.next_status = Some(now.saturating_add(self.config.status_interval_ns));
@@ -744,11 +764,23 @@ impl Driver {
                     }
                     let len = p.len.min(buf.len());
                     self.counters.messages_received += 1;
-                    match parse(&buf[..len]) {
-                        Ok(m) => self.on_message(ch, mem, m, now),
+                    match parse_detailed(&buf[..len]) {
+                        Ok(p) => {
+                            if !p.tolerated.is_none() {
+                                log::debug!(
+                                    "hv_dynmem: {} accepted, ignoring {:?}",
+                                    p.message.message_type(),
+                                    p.tolerated
+                                );
+                            }
+                            self.on_message(ch, mem, p.message, now)
+                        }
                         Err(e) => {
                             log_parse_error(&e);
                             self.counters.parse_errors += 1;
+                            if let Some(r) = refused_request(&buf[..len]) {
+                                self.on_refused_request(ch, r, &e, now);
+                            }
                         }
                     }
                     self.rx_buf = buf;
@@ -858,7 +890,7 @@ impl Driver {
                     self.counters.overlapping_requests += 1;
                 }
                 self.state = State::HotAdd;
-                self.hot_add_req = Some((req.range, region));
+                self.hot_add_req = Some(HotAddJob::Serve(req.range, region));
             }
             Message::InfoMessage { info, .. } => match info {
                 Info::MaxPageCount(n) => {
@@ -891,6 +923,72 @@ impl Driver {
             | Message::HotRemoveResponse { .. } => {
                 log::warn!("hv_dynmem: Unhandled message: type: {}", m.message_type());
                 self.counters.unknown_messages += 1;
+            }
+        }
+    }
+
+    /// A host request that did not parse: answer it with a refusal, because a host waits for
+    /// every answer (QEMU's host stays in its reply-wait state forever). Nothing is allocated,
+    /// freed or added for it.
+    fn on_refused_request<C: Channel + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        r: RefusedRequest,
+        why: &ParseError,
+        now: u64,
+    ) {
+        if self.phase != Phase::Running {
+            // Before the handshake no request is served, well-formed or not.
+            return;
+        }
+        if self.config.hibernation
+            && matches!(
+                r.ty,
+                MessageType::BALLOON_REQUEST | MessageType::UNBALLOON_REQUEST
+            )
+        {
+            // As for a well-formed one: ignored (Linux).
+            self.counters.unsupported_requests += 1;
+            return;
+        }
+        self.counters.refused_requests += 1;
+        if core::mem::replace(&mut self.refusal_logged, true) {
+            log::debug!("hv_dynmem: refusing malformed {} ({why})", r.ty);
+        } else {
+            log::warn!(
+                "hv_dynmem: refusing malformed {} ({why}); further refusals are counted in refused_requests",
+                r.ty
+            );
+        }
+        match r.ty {
+            MessageType::BALLOON_REQUEST => {
+                // Served as a request for 0 pages: one empty final response, in turn.
+                if self.balloon.is_some() || self.balloon_req.is_some() {
+                    self.counters.overlapping_requests += 1;
+                }
+                self.state = State::BalloonUp;
+                self.balloon_req = Some(0);
+            }
+            MessageType::UNBALLOON_REQUEST => {
+                // Nothing is freed; the response (after whatever is queued) ends the
+                // transaction unless the request said more follow.
+                self.state = State::BalloonDown;
+                if !r.more_pages {
+                    self.unballoon_reply = true;
+                }
+            }
+            MessageType::MEM_HOT_ADD_REQUEST => {
+                if self.hot_add_req.is_some() {
+                    self.counters.overlapping_requests += 1;
+                }
+                self.state = State::HotAdd;
+                self.hot_add_req = Some(HotAddJob::Refuse);
+            }
+            _ => {
+                self.counters.unsupported_requests += 1;
+                let id = self.next_id();
+                let msg = encode::hot_remove_response(id, false, 0, false);
+                self.send_ctrl(ch, msg.as_bytes(), now);
             }
         }
     }
@@ -930,7 +1028,9 @@ impl Driver {
         mem: &mut M,
         now: u64,
     ) {
-        if self.suppress_pressure_reports || self.phase != Phase::Running {
+        // `suppress_pressure_reports` is recorded, not obeyed (see
+        // `pressure_reports_suppressed`).
+        if self.phase != Phase::Running {
             return;
         }
         if self.delay_remaining > 0 {
@@ -1163,6 +1263,23 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Answers a hot-add request that did not parse: 0 pages; a transient failure while
+    /// hot-add is enabled (the host may send a well-formed one), permanent once it is off.
+    fn refuse_hot_add<C: Channel + ?Sized, M: GuestMemory + ?Sized>(
+        &mut self,
+        ch: &mut C,
+        mem: &mut M,
+        now: u64,
+    ) {
+        let id = self.next_id();
+        let msg = encode::hot_add_response(id, 0, !self.hot_add.enabled);
+        self.send_ctrl(ch, msg.as_bytes(), now);
+        self.state = State::Initialized;
+        self.post_status(ch, mem, now);
+    }
+}
+
 /// The debugfs file (`/sys/kernel/debug/hv-balloon`), rendered by `Display`.
 #[derive(Clone, Copy, Debug)]
 pub struct DebugFs {
@@ -1208,6 +1325,7 @@ impl fmt::Display for DebugFs {
             "max_dynamic_page_count", c.max_dynamic_page_count
         )?;
         writeln!(f, "{:<22}: {}", "parse_errors", c.parse_errors)?;
+        writeln!(f, "{:<22}: {}", "refused_requests", c.refused_requests)?;
         writeln!(f, "{:<22}: {}", "unknown_messages", c.unknown_messages)?;
         writeln!(
             f,

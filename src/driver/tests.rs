@@ -492,3 +492,105 @@ fn a_closed_channel_stops_the_driver() {
     assert!(!t.d.is_running());
     assert_eq!(t.d.next_deadline(), None);
 }
+
+#[test]
+fn refused_requests_are_counted_and_shown() {
+    let mut t = T::connected();
+    let mut bad = encode::balloon_request(3, 100).as_bytes().to_vec();
+    bad[2] = 200;
+    t.host_send(&bad, 0);
+    t.run(0);
+    let mut bad_ha = encode::hot_add_request(4, PageRange::new(GIB, 8).unwrap())
+        .as_bytes()
+        .to_vec();
+    bad_ha[2] = 20;
+    bad_ha.extend_from_slice(&[0; 4]);
+    t.host_send(&bad_ha, 0);
+    t.run(0);
+    let s: Vec<Vec<u8>> = t
+        .sent()
+        .into_iter()
+        .filter(|m| ty(m) != MessageType::STATUS_REPORT)
+        .collect();
+    assert_eq!(s.len(), 2, "both answered");
+    assert_eq!(ty(&s[0]), MessageType::BALLOON_RESPONSE);
+    assert_eq!(&s[0][8..16], &[0; 8], "final, no ranges");
+    assert_eq!(ty(&s[1]), MessageType::MEM_HOT_ADD_RESPONSE);
+    assert_eq!(&s[1][8..16], &[0; 8], "0 pages, transient failure");
+    let c = t.d.counters();
+    assert_eq!((c.parse_errors, c.refused_requests), (2, 2));
+    let text = std::format!("{}", t.d.debugfs(&t.mem));
+    assert!(text.contains("refused_requests      : 2\n"), "{text}");
+}
+
+#[test]
+fn refused_hot_add_is_permanent_once_hot_add_is_off() {
+    let mut t = T::new(Config {
+        hot_add: false,
+        pressure_report_delay: 1000,
+        ..Config::default()
+    });
+    t.d.start(&mut t.g, 0);
+    t.host_send(encode::version_response(1, true).as_bytes(), 0);
+    t.host_send(
+        encode::capabilities_response(2, true, false, false).as_bytes(),
+        0,
+    );
+    t.sent();
+    let r = PageRange::new(FRAME_SPACE_END - 1, 2).unwrap();
+    t.host_send(encode::hot_add_request(9, r).as_bytes(), 0);
+    t.run(0);
+    assert_eq!(
+        t.sent(),
+        vec![encode::hot_add_response(3, 0, true).as_bytes().to_vec()]
+    );
+}
+
+#[test]
+fn hibernation_ignores_malformed_balloon_requests_too() {
+    let mut t = T::new(Config {
+        hibernation: true,
+        ..Config::default()
+    });
+    t.d.start(&mut t.g, 0);
+    t.host_send(encode::version_response(1, true).as_bytes(), 0);
+    t.host_send(
+        encode::capabilities_response(2, true, false, false).as_bytes(),
+        0,
+    );
+    t.sent();
+    let mut bad = encode::balloon_request(3, 100).as_bytes().to_vec();
+    bad[2] = 12;
+    t.host_send(&bad[..12], 0);
+    t.run(0);
+    assert!(t.sent().is_empty(), "ignored, as a well-formed one");
+    assert_eq!(t.d.counters().unsupported_requests, 1);
+    assert_eq!(t.d.counters().refused_requests, 0);
+}
+
+#[test]
+fn status_reports_go_out_when_the_host_sets_suppress_pressure_reports() {
+    let mut t = T::new(Config {
+        pressure_report_delay: 0,
+        ..Config::default()
+    });
+    t.d.start(&mut t.g, 0);
+    t.host_send(encode::version_response(1, true).as_bytes(), 0);
+    t.host_send(
+        encode::capabilities_response(2, true, true, true).as_bytes(),
+        0,
+    );
+    t.sent();
+    assert!(t.d.pressure_reports_suppressed(), "recorded");
+    t.mem.use_pages(1000);
+    t.poll(S);
+    assert_eq!(
+        t.sent(),
+        vec![
+            encode::status_report(3, GIB - 1000, 1000 + compute_balloon_floor(GIB))
+                .as_bytes()
+                .to_vec()
+        ],
+        "sent anyway, as Linux"
+    );
+}

@@ -2,15 +2,31 @@
 //!
 //! `"type"` is the fact sheet's name (`"DM_BALLOON_RESPONSE"`); every field appears under its
 //! fact-sheet name in snake_case; page ranges are objects `{ "start_page", "page_cnt" }`; bit
-//! flags are booleans; versions are objects `{ "major", "minor" }` plus the raw word.
+//! flags are booleans; versions are objects `{ "major", "minor" }` plus the raw word; the data
+//! of an info type the fact sheet does not define is shown as hex.
+//!
+//! A decoder shows what it can: a request whose range runs past the 40-bit frame space (which
+//! the driver refuses) is decoded anyway, and what the parser tolerated (bytes ignored, an
+//! `info_size` that does not match) is listed, each under `"problems"` in plain words.
 
 use std::string::{String, ToString};
 use std::vec::Vec;
 
 use serde_json::{Map, Value, json};
 
-use super::parse::{Info, Message, ParseError, parse};
+use super::parse::{
+    Info, Message, ParseError, Parsed, Tolerated, parse_detailed, parse_unchecked_ranges,
+};
 use super::wire::*;
+
+fn hex(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
 
 fn range(r: &PageRange) -> Value {
     json!({ "start_page": r.start_page(), "page_cnt": r.page_cnt() })
@@ -118,6 +134,7 @@ pub fn to_value(m: &Message<'_>) -> Value {
                 Info::Other { ty, data } => json!({
                     "type": ty.0,
                     "data_size": data.len(),
+                    "data": hex(data),
                 }),
             };
             json!({
@@ -148,18 +165,76 @@ pub fn to_value(m: &Message<'_>) -> Value {
     Value::Object(o)
 }
 
+/// What a decoder should say about a message beyond its fields: the refusal the driver would
+/// make (`refused`) and what the parser tolerated, in plain words.
+pub fn problems(p: &Parsed<'_>, refused: Option<&ParseError>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(e) = refused {
+        out.push(std::format!("{e}: the driver refuses this message"));
+    }
+    let Tolerated {
+        excess_bytes,
+        ignored_bytes,
+        info_size_expected,
+    } = p.tolerated;
+    let size = p.message.header().size.get();
+    if excess_bytes > 0 {
+        out.push(std::format!(
+            "{excess_bytes} bytes follow the message's size {size} (more than VMBus padding); ignored"
+        ));
+    }
+    if ignored_bytes > 0 {
+        out.push(std::format!(
+            "{ignored_bytes} bytes inside size {size} after the fields the message defines; ignored"
+        ));
+    }
+    if let (Some(want), Message::InfoMessage { hdr, .. }) = (info_size_expected, p.message) {
+        out.push(std::format!(
+            "info_size {} is not 8 + data_size = {want}; ignored (Linux does not read it)",
+            hdr.info_size.get()
+        ));
+    }
+    out
+}
+
 /// Parses one DM message and renders it as pretty JSON, with `"type"`, `"size"` and
 /// `"trans_id"` first and the message's fields after them in wire order where the message
-/// defines one (nested objects are alphabetical).
+/// defines one (nested objects are alphabetical), then `"problems"` if there are any.
+///
+/// Errors only for bytes that cannot be read as a message at all; a message the driver would
+/// refuse for its content (a range past the 40-bit frame space) is shown with the refusal
+/// under `"problems"`.
 pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
-    let m = parse(bytes)?;
-    let v = to_value(&m);
+    let (p, refused) = match parse_detailed(bytes) {
+        Ok(p) => (p, None),
+        Err(e @ ParseError::RangeBeyondFrameSpace { .. }) => {
+            (parse_unchecked_ranges(bytes)?, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
+    let m = p.message;
+    let mut v = to_value(&m);
+    let problems = problems(&p, refused.as_ref());
+    if let Value::Object(map) = &mut v {
+        if !problems.is_empty() {
+            map.insert(
+                "problems".into(),
+                Value::Array(problems.into_iter().map(Value::String).collect()),
+            );
+        }
+    }
     let Value::Object(map) = &v else {
         return Ok(v.to_string());
     };
     let order = field_order(&m);
     let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(usize::MAX));
+    keys.sort_by_key(|k| {
+        if k.as_str() == "problems" {
+            usize::MAX
+        } else {
+            order.iter().position(|o| o == k).unwrap_or(usize::MAX - 1)
+        }
+    });
     let mut out = String::from("{\n");
     for (i, k) in keys.iter().enumerate() {
         let val = serde_json::to_string_pretty(&map[k.as_str()]).unwrap_or_default();
@@ -337,5 +412,58 @@ mod tests {
     #[test]
     fn malformed_is_an_error() {
         assert!(decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn unknown_info_type_shows_its_data_in_hex() {
+        let mut b = info_max_page_count(1, 0x0807_0605_0403_0201).to_vec();
+        b[16] = 7; // info type 7
+        let v: Value = serde_json::from_str(&decode(&b).unwrap()).unwrap();
+        assert_eq!(v["info"]["type"], 7);
+        assert_eq!(v["info"]["data_size"], 8);
+        assert_eq!(v["info"]["data"], "0102030405060708");
+        assert!(v.get("problems").is_none(), "{v}");
+    }
+
+    #[test]
+    fn hot_add_past_the_frame_space_is_shown_and_flagged() {
+        let r = PageRange::new(FRAME_SPACE_END - 1, 16).unwrap();
+        let b = hot_add_request(9, r).as_bytes().to_vec();
+        let text = decode(&b).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "DM_MEM_HOT_ADD_REQUEST");
+        assert_eq!(v["range"]["start_page"], FRAME_SPACE_END - 1);
+        assert_eq!(v["range"]["page_cnt"], 16);
+        let p = v["problems"][0].as_str().unwrap();
+        assert!(p.contains("runs past the 40-bit frame space"), "{p}");
+        assert!(p.contains("the driver refuses"), "{p}");
+        assert!(
+            text.trim_end().ends_with("]\n}"),
+            "problems come last: {text}"
+        );
+    }
+
+    #[test]
+    fn tolerated_bytes_are_listed() {
+        let mut b = balloon_request(1, 5).as_bytes().to_vec();
+        b.extend_from_slice(&[0; 16]);
+        b[2] = 24; // 8 bytes inside size after num_pages/reservedz, 8 more after size
+        let v: Value = serde_json::from_str(&decode(&b).unwrap()).unwrap();
+        assert_eq!(v["num_pages"], 5);
+        assert_eq!(
+            v["problems"],
+            json!([
+                "8 bytes follow the message's size 24 (more than VMBus padding); ignored",
+                "8 bytes inside size 24 after the fields the message defines; ignored"
+            ])
+        );
+        let mut info = info_max_page_count(1, 5);
+        info[12] = 100;
+        let v: Value = serde_json::from_str(&decode(&info).unwrap()).unwrap();
+        assert_eq!(v["info"]["max_page_count"], 5);
+        assert_eq!(
+            v["problems"],
+            json!(["info_size 100 is not 8 + data_size = 16; ignored (Linux does not read it)"])
+        );
     }
 }

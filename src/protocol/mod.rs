@@ -10,7 +10,10 @@ pub mod parse;
 pub mod wire;
 
 pub use encode::{EncodeError, write_message};
-pub use parse::{Info, Message, ParseError, parse};
+pub use parse::{
+    Info, Message, ParseError, Parsed, RefusedRequest, Tolerated, parse, parse_detailed,
+    parse_unchecked_ranges, refused_request,
+};
 pub use wire::*;
 
 #[cfg(test)]

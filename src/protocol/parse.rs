@@ -1,13 +1,24 @@
 //! The DM message parser: bytes in, a typed [`Message`] or a typed [`ParseError`] out.
 //!
-//! Rules (stricter than Linux, which trusts the host):
-//! - at least the 8-byte header must be present;
-//! - the header's `size` must not exceed the bytes received, and the bytes received may exceed
-//!   `size` only by VMBus padding (up to the next multiple of 8);
-//! - `size` must reach the message type's minimum;
-//! - a count field is checked against the bytes: the message must be exactly its fixed part
-//!   plus `count` ranges;
-//! - page ranges in host requests must lie inside the 40-bit frame space (no wrap-around).
+//! Linux reads every field from a zeroed 4096-byte buffer and checks no length at all. We
+//! refuse what cannot be read safely and, like Linux, ignore what is merely extra:
+//!
+//! Refused (a [`ParseError`]):
+//! - fewer than the 8-byte header;
+//! - a header `size` larger than the bytes received (a truncated message);
+//! - a `size` below the message type's fixed part (hot-add: a region cut short, 17–23 bytes);
+//! - a count field naming more ranges than `size` holds;
+//! - a page range of a host request running past the 40-bit frame space (no wrap-around);
+//! - an info blob whose header or data run past the message.
+//!
+//! Tolerated (the message is accepted and [`Tolerated`] says what was ignored):
+//! - bytes received after `size` (VMBus pads to 8; more is ignored too);
+//! - a fixed-size message longer than its structure, a hot-add longer than 24 bytes, a counted
+//!   message holding more than `count` ranges: the bytes after the defined fields are ignored;
+//! - an `info_size` other than the info header plus its data.
+//!
+//! [`refused_request`] recognises a host *request* the parser refused, so the driver can still
+//! answer it (a host waits for every answer).
 
 use core::fmt;
 
@@ -32,14 +43,6 @@ pub enum ParseError {
         /// Bytes received.
         received: usize,
     },
-    /// The header's size field is smaller than the packet by more than VMBus padding.
-    #[error("header size {size} is smaller than the {received} bytes received (beyond padding)")]
-    SizeSmallerThanPacket {
-        /// The header's size field.
-        size: u16,
-        /// Bytes received.
-        received: usize,
-    },
     /// The message is shorter than its type's fixed part.
     #[error("{ty} needs at least {min} bytes, header size is {size}")]
     TooSmallForType {
@@ -50,7 +53,7 @@ pub enum ParseError {
         /// Minimum size for this type.
         min: usize,
     },
-    /// A count field does not match the bytes present.
+    /// A count field names more ranges than the message holds.
     #[error(
         "{ty} says {count} ranges, but its size {size} holds {fixed} + 8 x n bytes with n = {actual}"
     )]
@@ -66,16 +69,6 @@ pub enum ParseError {
         /// Ranges the bytes actually hold (rounded down).
         actual: usize,
     },
-    /// A fixed-size message has a size other than its own.
-    #[error("{ty} must be {expected} bytes, header size is {size}")]
-    WrongSize {
-        /// Message type.
-        ty: MessageType,
-        /// The header's size field.
-        size: u16,
-        /// Expected size.
-        expected: usize,
-    },
     /// A page range runs past the 40-bit frame space.
     #[error("{ty} range #{index} {range:?} runs past the 40-bit frame space")]
     RangeBeyondFrameSpace {
@@ -86,7 +79,7 @@ pub enum ParseError {
         /// The offending range.
         range: PageRange,
     },
-    /// The info blob does not fit the message, or the info is malformed.
+    /// The info header or its data run past the message, or the info is malformed.
     #[error("DM_INFO_MESSAGE malformed: {0}")]
     BadInfo(&'static str),
     /// The message type is not one of 0–14.
@@ -182,6 +175,73 @@ pub enum Message<'a> {
     },
 }
 
+/// What the parser ignored in an accepted message (all zero / `None` for a canonical one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tolerated {
+    /// Bytes received after `size` beyond VMBus padding (`size` rounded up to 8), or 0.
+    pub excess_bytes: usize,
+    /// Bytes inside `size` after the fields the message defines (a fixed-size message longer
+    /// than its structure, a hot-add longer than 24 bytes, ranges beyond `range_count`).
+    pub ignored_bytes: usize,
+    /// For `DM_INFO_MESSAGE`: the `info_size` that would have been right (8 + `data_size`),
+    /// when the message's `info_size` differs from it.
+    pub info_size_expected: Option<u32>,
+}
+
+impl Tolerated {
+    /// True if nothing was tolerated.
+    pub fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// An accepted message and what the parser ignored in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The message.
+    pub message: Message<'a>,
+    /// What was ignored.
+    pub tolerated: Tolerated,
+}
+
+/// A host request the parser refused, with what the driver needs to answer it anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefusedRequest {
+    /// `DM_BALLOON_REQUEST`, `DM_UNBALLOON_REQUEST`, `DM_MEM_HOT_ADD_REQUEST` or
+    /// `DM_MEM_HOT_REMOVE_REQUEST`.
+    pub ty: MessageType,
+    /// The header's transaction id.
+    pub trans_id: u32,
+    /// `DM_UNBALLOON_REQUEST` only: its `more_pages` flag when the flag word lies inside both
+    /// `size` and the bytes received; otherwise `false` (answer now rather than never).
+    pub more_pages: bool,
+}
+
+/// If `bytes` start with the header of a host request (balloon, unballoon, hot-add,
+/// hot-remove), what is needed to answer it. Meant for bytes [`parse`] refused.
+pub fn refused_request(bytes: &[u8]) -> Option<RefusedRequest> {
+    let (hdr, _) = Header::ref_from_prefix(bytes).ok()?;
+    let ty = hdr.message_type();
+    if !matches!(
+        ty,
+        MessageType::BALLOON_REQUEST
+            | MessageType::UNBALLOON_REQUEST
+            | MessageType::MEM_HOT_ADD_REQUEST
+            | MessageType::MEM_HOT_REMOVE_REQUEST
+    ) {
+        return None;
+    }
+    let readable = bytes.len().min(usize::from(hdr.size.get()));
+    let more_pages = ty == MessageType::UNBALLOON_REQUEST
+        && readable >= 12
+        && bytes.get(8).is_some_and(|b| b & 1 != 0);
+    Some(RefusedRequest {
+        ty,
+        trans_id: hdr.trans_id.get(),
+        more_pages,
+    })
+}
+
 impl<'a> Message<'a> {
     /// The message's header.
     pub fn header(&self) -> &'a Header {
@@ -225,13 +285,14 @@ fn fixed<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
         })
 }
 
-/// Splits `msg` into its fixed part `T` and exactly `count` ranges.
+/// Splits `msg` into its fixed part `T` and its first `count` ranges; also returns how many
+/// bytes follow them (ignored).
 fn counted<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
     msg: &[u8],
     ty: MessageType,
     size: u16,
     count: impl Fn(&T) -> u32,
-) -> Result<(&T, &[PageRange]), ParseError> {
+) -> Result<(&T, &[PageRange], usize), ParseError> {
     let fixed_len = core::mem::size_of::<T>();
     let (head, rest) = T::ref_from_prefix(msg).map_err(|_| ParseError::TooSmallForType {
         ty,
@@ -240,23 +301,20 @@ fn counted<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
     })?;
     let n = count(head);
     let actual = rest.len() / 8;
-    if rest.len() % 8 != 0 || u32::try_from(actual).ok() != Some(n) {
-        return Err(ParseError::CountMismatch {
-            ty,
-            count: n,
-            size,
-            fixed: fixed_len,
-            actual,
-        });
-    }
-    let ranges = <[PageRange]>::ref_from_bytes(rest).map_err(|_| ParseError::CountMismatch {
+    let mismatch = ParseError::CountMismatch {
         ty,
         count: n,
         size,
         fixed: fixed_len,
         actual,
-    })?;
-    Ok((head, ranges))
+    };
+    let wanted = usize::try_from(n).map_err(|_| mismatch)?;
+    if wanted > actual {
+        return Err(mismatch);
+    }
+    let (ranges, _) =
+        <[PageRange]>::ref_from_prefix_with_elems(rest, wanted).map_err(|_| mismatch)?;
+    Ok((head, ranges, rest.len() - wanted * 8))
 }
 
 fn check_frame_space(ty: MessageType, ranges: &[PageRange]) -> Result<(), ParseError> {
@@ -272,22 +330,35 @@ fn check_frame_space(ty: MessageType, ranges: &[PageRange]) -> Result<(), ParseE
     Ok(())
 }
 
-fn exact(ty: MessageType, size: u16, expected: usize) -> Result<(), ParseError> {
-    if usize::from(size) < expected {
-        Err(ParseError::TooSmallForType {
+/// A fixed-size message: at least `expected` bytes; returns the bytes after them (ignored).
+fn at_least(ty: MessageType, size: u16, expected: usize) -> Result<usize, ParseError> {
+    usize::from(size)
+        .checked_sub(expected)
+        .ok_or(ParseError::TooSmallForType {
             ty,
             size,
             min: expected,
         })
-    } else if usize::from(size) != expected {
-        Err(ParseError::WrongSize { ty, size, expected })
-    } else {
-        Ok(())
-    }
 }
 
 /// Parses one DM message from the bytes of one VMBus packet payload.
 pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
+    parse_detailed(bytes).map(|p| p.message)
+}
+
+/// [`parse`], also saying what was tolerated.
+pub fn parse_detailed(bytes: &[u8]) -> Result<Parsed<'_>, ParseError> {
+    parse_inner(bytes, true)
+}
+
+/// [`parse_detailed`] without the 40-bit frame-space check on request ranges, for decoders
+/// that show such a message (the driver refuses it: [`parse`] returns
+/// [`ParseError::RangeBeyondFrameSpace`]).
+pub fn parse_unchecked_ranges(bytes: &[u8]) -> Result<Parsed<'_>, ParseError> {
+    parse_inner(bytes, false)
+}
+
+fn parse_inner(bytes: &[u8], check_frames: bool) -> Result<Parsed<'_>, ParseError> {
     let (hdr, _) =
         Header::ref_from_prefix(bytes).map_err(|_| ParseError::TooShort { len: bytes.len() })?;
     let size = hdr.size.get();
@@ -295,11 +366,19 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
     if usize::from(size) > received {
         return Err(ParseError::SizeLargerThanPacket { size, received });
     }
+    let mut tolerated = Tolerated::default();
     if received > usize::from(size).next_multiple_of(8) {
-        return Err(ParseError::SizeSmallerThanPacket { size, received });
+        tolerated.excess_bytes = received - usize::from(size);
     }
     let msg = bytes.get(..usize::from(size)).unwrap_or(bytes);
     let ty = hdr.message_type();
+    let frames = |ranges: &[PageRange]| {
+        if check_frames {
+            check_frame_space(ty, ranges)
+        } else {
+            Ok(())
+        }
+    };
     let m = match ty {
         MessageType::ERROR => {
             if msg.len() < 8 {
@@ -311,64 +390,59 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
             }
         }
         MessageType::VERSION_REQUEST => {
-            exact(ty, size, 16)?;
+            tolerated.ignored_bytes = at_least(ty, size, 16)?;
             Message::VersionRequest(fixed(msg, ty, size)?)
         }
         MessageType::VERSION_RESPONSE => {
-            exact(ty, size, 16)?;
+            tolerated.ignored_bytes = at_least(ty, size, 16)?;
             Message::VersionResponse(fixed(msg, ty, size)?)
         }
         MessageType::CAPABILITIES_REPORT => {
-            exact(ty, size, 32)?;
+            tolerated.ignored_bytes = at_least(ty, size, 32)?;
             Message::CapabilitiesReport(fixed(msg, ty, size)?)
         }
         MessageType::CAPABILITIES_RESPONSE => {
-            exact(ty, size, 16)?;
+            tolerated.ignored_bytes = at_least(ty, size, 16)?;
             Message::CapabilitiesResponse(fixed(msg, ty, size)?)
         }
         MessageType::STATUS_REPORT => {
-            exact(ty, size, 48)?;
+            tolerated.ignored_bytes = at_least(ty, size, 48)?;
             Message::StatusReport(fixed(msg, ty, size)?)
         }
         MessageType::BALLOON_REQUEST => {
-            exact(ty, size, 16)?;
+            tolerated.ignored_bytes = at_least(ty, size, 16)?;
             Message::BalloonRequest(fixed(msg, ty, size)?)
         }
         MessageType::BALLOON_RESPONSE => {
-            let (hdr, ranges) =
+            let (hdr, ranges, extra) =
                 counted::<BalloonResponseHeader>(msg, ty, size, |h| h.range_count())?;
+            tolerated.ignored_bytes = extra;
             Message::BalloonResponse { hdr, ranges }
         }
         MessageType::UNBALLOON_REQUEST => {
-            let (hdr, ranges) =
+            let (hdr, ranges, extra) =
                 counted::<UnballoonRequestHeader>(msg, ty, size, |h| h.range_count.get())?;
-            check_frame_space(ty, ranges)?;
+            frames(ranges)?;
+            tolerated.ignored_bytes = extra;
             Message::UnballoonRequest { hdr, ranges }
         }
         MessageType::UNBALLOON_RESPONSE => {
-            exact(ty, size, 8)?;
+            tolerated.ignored_bytes = at_least(ty, size, 8)?;
             Message::UnballoonResponse(hdr)
         }
         MessageType::MEM_HOT_ADD_REQUEST => {
-            if size != 16 && size != 24 {
-                return Err(if size < 16 {
-                    ParseError::TooSmallForType { ty, size, min: 16 }
-                } else {
-                    ParseError::WrongSize {
-                        ty,
-                        size,
-                        expected: 24,
-                    }
-                });
-            }
+            // Linux: exactly 16 bytes means "no region"; any other size reads the region at
+            // offset 16. A region cut short (17..23) cannot be read.
+            let min = if size <= 16 { 16 } else { 24 };
+            let extra = at_least(ty, size, min)?;
             let req: &HotAddRequest = fixed(msg, ty, size)?;
             let region = match msg.get(16..24) {
-                Some(b) if size == 24 => PageRange::read_from_bytes(b).ok(),
+                Some(b) if size >= 24 => PageRange::read_from_bytes(b).ok(),
                 _ => None,
             };
-            check_frame_space(ty, &[req.range])?;
+            frames(&[req.range])?;
             if let Some(r) = region {
-                if r.end_page() > FRAME_SPACE_END {
+                if check_frames && r.end_page() > FRAME_SPACE_END {
                     return Err(ParseError::RangeBeyondFrameSpace {
                         ty,
                         index: 1,
@@ -376,24 +450,29 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
                     });
                 }
             }
+            tolerated.ignored_bytes = extra;
             Message::HotAddRequest { req, region }
         }
         MessageType::MEM_HOT_ADD_RESPONSE => {
-            exact(ty, size, 16)?;
+            tolerated.ignored_bytes = at_least(ty, size, 16)?;
             Message::HotAddResponse(fixed(msg, ty, size)?)
         }
         MessageType::INFO_MESSAGE => {
+            // Linux reads the info header at offset 16 and its data after it, and never looks
+            // at `info_size`; we only require both to lie inside the message.
             let (ih, blob) = InfoMessageHeader::ref_from_prefix(msg)
                 .map_err(|_| ParseError::TooSmallForType { ty, size, min: 16 })?;
-            let info_size = ih.info_size.get() as usize;
-            let blob = blob
-                .get(..info_size)
-                .ok_or(ParseError::BadInfo("info_size exceeds the message"))?;
             let (info_hdr, data) = InfoHeader::ref_from_prefix(blob)
                 .map_err(|_| ParseError::BadInfo("info blob shorter than its 8-byte header"))?;
+            let data_size = info_hdr.data_size.get();
             let data = data
-                .get(..info_hdr.data_size.get() as usize)
-                .ok_or(ParseError::BadInfo("data_size exceeds the info blob"))?;
+                .get(..data_size as usize)
+                .ok_or(ParseError::BadInfo("data_size exceeds the message"))?;
+            let needed = 8 + data_size;
+            if ih.info_size.get() != needed {
+                tolerated.info_size_expected = Some(needed);
+            }
+            tolerated.ignored_bytes = blob.len() - 8 - data.len();
             let info_ty = InfoType(info_hdr.ty.get());
             let info = if info_ty == InfoType::MAX_PAGE_CNT {
                 let v = <[u8; 8]>::try_from(data).map_err(|_| {
@@ -406,15 +485,19 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
             Message::InfoMessage { hdr: ih, info }
         }
         MessageType::MEM_HOT_REMOVE_REQUEST => {
-            exact(ty, size, 24)?;
+            tolerated.ignored_bytes = at_least(ty, size, 24)?;
             Message::HotRemoveRequest(fixed(msg, ty, size)?)
         }
         MessageType::MEM_HOT_REMOVE_RESPONSE => {
-            let (hdr, ranges) =
+            let (hdr, ranges, extra) =
                 counted::<HotRemoveResponseHeader>(msg, ty, size, |h| h.range_count.get())?;
+            tolerated.ignored_bytes = extra;
             Message::HotRemoveResponse { hdr, ranges }
         }
         MessageType(other) => return Err(ParseError::UnknownType(other)),
     };
-    Ok(m)
+    Ok(Parsed {
+        message: m,
+        tolerated,
+    })
 }

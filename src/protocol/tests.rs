@@ -258,7 +258,7 @@ fn message_type_names_s1_1() {
 // ---- parser error cases ----
 
 #[test]
-fn parse_rejects_short_and_size_mismatch() {
+fn parse_rejects_short_and_truncated() {
     assert_eq!(parse(&[1, 0, 8]), Err(ParseError::TooShort { len: 3 }));
     let mut b = balloon_request(1, 5).as_bytes().to_vec();
     b[2] = 24;
@@ -266,14 +266,6 @@ fn parse_rejects_short_and_size_mismatch() {
         parse(&b),
         Err(ParseError::SizeLargerThanPacket {
             size: 24,
-            received: 16
-        })
-    );
-    b[2] = 8;
-    assert_eq!(
-        parse(&b),
-        Err(ParseError::SizeSmallerThanPacket {
-            size: 8,
             received: 16
         })
     );
@@ -286,24 +278,62 @@ fn parse_rejects_short_and_size_mismatch() {
             min: 16
         })
     );
+    // A size below the fixed part with the fields still in the packet: the fields are not
+    // part of the message.
+    assert_eq!(
+        parse(&b),
+        Err(ParseError::TooSmallForType {
+            ty: MessageType::BALLOON_REQUEST,
+            size: 12,
+            min: 16
+        })
+    );
 }
 
 #[test]
-fn parse_allows_vmbus_padding_only() {
+fn parse_tolerates_bytes_after_size_like_linux() {
     let mut b = unballoon_response(1).as_bytes().to_vec();
-    assert!(parse(&b).is_ok());
-    b.extend_from_slice(&[0; 8]);
-    assert!(matches!(
-        parse(&b),
-        Err(ParseError::SizeSmallerThanPacket { .. })
-    ));
+    assert_eq!(parse_detailed(&b).unwrap().tolerated, Tolerated::default());
+    b.extend_from_slice(&[0xaa; 8]);
+    let p = parse_detailed(&b).unwrap();
+    assert_eq!(
+        p.message,
+        Message::UnballoonResponse(&unballoon_response(1))
+    );
+    assert_eq!(p.tolerated.excess_bytes, 8);
+    // A size that is not a multiple of 8 may be followed by VMBus padding: not reported.
+    let mut e = Header::new(MessageType::ERROR, 11, 1).as_bytes().to_vec();
+    e.extend_from_slice(&[1, 2, 3, 0, 0, 0, 0, 0]);
+    let p = parse_detailed(&e).unwrap();
+    assert!(p.tolerated.is_none(), "{p:?}");
+    assert_eq!(
+        p.message,
+        Message::Error {
+            hdr: &Header::new(MessageType::ERROR, 11, 1),
+            payload: &[1, 2, 3]
+        }
+    );
+}
+
+#[test]
+fn parse_tolerates_fixed_messages_longer_than_their_struct() {
+    let mut b = balloon_request(3, 77).as_bytes().to_vec();
+    b.extend_from_slice(&[0xee; 8]);
+    b[2] = 24;
+    let p = parse_detailed(&b).unwrap();
+    match p.message {
+        Message::BalloonRequest(r) => assert_eq!(r.num_pages.get(), 77),
+        m => panic!("{m:?}"),
+    }
+    assert_eq!(p.tolerated.ignored_bytes, 8);
+    assert_eq!(p.tolerated.excess_bytes, 0);
 }
 
 #[test]
 fn parse_checks_counts_against_bytes() {
     let ranges = [PageRange::new(1, 1).unwrap(); 3];
     let mut b = to_vec(&unballoon_request(1, false, 3), &ranges);
-    assert!(parse(&b).is_ok());
+    assert!(parse_detailed(&b).unwrap().tolerated.is_none());
     // Count says 4 but only 3 ranges present.
     b[12] = 4;
     assert!(matches!(
@@ -314,19 +344,22 @@ fn parse_checks_counts_against_bytes() {
             ..
         })
     ));
-    // Count says 2 but 3 present.
+    // Count says 2 but 3 present: Linux reads 2; so do we, and say 8 bytes were ignored.
     b[12] = 2;
-    assert!(matches!(
-        parse(&b),
-        Err(ParseError::CountMismatch {
-            count: 2,
-            actual: 3,
-            ..
-        })
-    ));
+    let p = parse_detailed(&b).unwrap();
+    match p.message {
+        Message::UnballoonRequest { ranges: r, .. } => assert_eq!(r, &ranges[..2]),
+        m => panic!("{m:?}"),
+    }
+    assert_eq!(p.tolerated.ignored_bytes, 8);
     // Huge count.
     b[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(matches!(parse(&b), Err(ParseError::CountMismatch { .. })));
+    // A partial range after the counted ones is ignored too.
+    let mut b = to_vec(&unballoon_request(1, false, 1), &ranges[..1]);
+    b.extend_from_slice(&[1, 2, 3]);
+    b[2] = 27;
+    assert_eq!(parse_detailed(&b).unwrap().tolerated.ignored_bytes, 3);
 }
 
 #[test]
@@ -352,18 +385,81 @@ fn parse_rejects_unknown_type_and_bad_info() {
     info[20] = 4; // data_size 4
     assert!(matches!(parse(&info), Err(ParseError::BadInfo(_))));
     let mut info = info_max_page_count(1, 5);
-    info[12] = 200; // info_size beyond the message
+    info[20] = 9; // data_size 9: past the message
     assert!(matches!(parse(&info), Err(ParseError::BadInfo(_))));
+    let mut info = info_max_page_count(1, 5);
+    info[2] = 20; // size cuts the info header
+    assert!(matches!(parse(&info[..20]), Err(ParseError::BadInfo(_))));
 }
 
 #[test]
-fn hot_add_sizes_other_than_16_or_24_rejected() {
-    let mut b = to_vec(
-        &hot_add_request(1, PageRange::new(0, 1).unwrap()),
-        &[PageRange::default(); 2],
+fn parse_ignores_info_size_like_linux() {
+    for info_size in [0u8, 8, 200] {
+        let mut info = info_max_page_count(1, 5);
+        info[12] = info_size;
+        let p = parse_detailed(&info).unwrap();
+        assert!(matches!(
+            p.message,
+            Message::InfoMessage {
+                info: Info::MaxPageCount(5),
+                ..
+            }
+        ));
+        assert_eq!(p.tolerated.info_size_expected, Some(16));
+    }
+}
+
+#[test]
+fn hot_add_sizes() {
+    let range = PageRange::new(0, 1).unwrap();
+    let region = PageRange::new(0, 8).unwrap();
+    // 32 bytes: Linux reads the region at offset 16 and ignores the rest.
+    let mut b = to_vec(&hot_add_request(1, range), &[region, PageRange::default()]);
+    assert_eq!(b[2], 32);
+    let p = parse_detailed(&b).unwrap();
+    match p.message {
+        Message::HotAddRequest { req, region: r } => {
+            assert_eq!(req.range, range);
+            assert_eq!(r, Some(region));
+        }
+        m => panic!("{m:?}"),
+    }
+    assert_eq!(p.tolerated.ignored_bytes, 8);
+    // 17..=23: the region is cut short.
+    b[2] = 20;
+    assert_eq!(
+        parse(&b[..20]),
+        Err(ParseError::TooSmallForType {
+            ty: MessageType::MEM_HOT_ADD_REQUEST,
+            size: 20,
+            min: 24
+        })
     );
-    b[2] = 32;
-    assert!(matches!(parse(&b), Err(ParseError::WrongSize { .. })));
+}
+
+#[test]
+fn refused_requests_are_recognised() {
+    let mut b = balloon_request(7, 5).as_bytes().to_vec();
+    b[2] = 200;
+    assert!(parse(&b).is_err());
+    assert_eq!(
+        refused_request(&b),
+        Some(RefusedRequest {
+            ty: MessageType::BALLOON_REQUEST,
+            trans_id: 7,
+            more_pages: false
+        })
+    );
+    let mut u = to_vec(
+        &unballoon_request(8, true, 2),
+        &[PageRange::new(1, 1).unwrap()],
+    );
+    assert!(parse(&u).is_err());
+    assert!(refused_request(&u).unwrap().more_pages);
+    u[2] = 10; // the flag word is outside size: answer now
+    assert!(!refused_request(&u).unwrap().more_pages);
+    assert_eq!(refused_request(status_report(1, 2, 3).as_bytes()), None);
+    assert_eq!(refused_request(&[6, 0, 16]), None);
 }
 
 #[test]
