@@ -887,3 +887,85 @@ mod every_request_is_answered {
         assert!(r.sent().is_empty());
     }
 }
+
+/// A connected guest of 1 GiB with 2 MiB memory blocks and hot-add space for `blocks` more.
+fn setup_small_blocks(blocks: u64) -> B {
+    const SMALL: u64 = 512;
+    let mut host = HostConfig::new(Policy::Manual, GIB);
+    host.quiet_period_ns = 0;
+    let mut mem = FakeMemory::new(GIB, GIB + blocks * SMALL, SMALL);
+    mem.use_pages(20_000);
+    let driver = Driver::new(
+        Config {
+            pressure_report_delay: 0,
+            ..Config::default()
+        },
+        SMALL,
+    );
+    let mut b = on_sim_vmbus(driver, mem, DmHost::new(host));
+    b.start();
+    b.advance(1);
+    assert!(b.driver.is_running());
+    b
+}
+
+#[test]
+fn hot_add_naming_a_new_region_each_time_grows_past_64_regions() {
+    // A host that names a fresh one-block region in every request (the old core kept 64
+    // region records and refused the 65th as a transient failure: the VM stopped growing).
+    const SMALL: u64 = 512;
+    let mut b = setup_small_blocks(100);
+    for i in 0..100 {
+        let r = PageRange::new(GIB + i * SMALL, SMALL).unwrap();
+        assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(r)));
+        b.advance(1);
+        assert_eq!(
+            *b.host.hot_add_responses.last().unwrap(),
+            (SMALL as u32, 1),
+            "region {i}"
+        );
+    }
+    let c = b.driver.counters();
+    assert_eq!(c.pages_added, 100 * SMALL);
+    assert_eq!(c.pages_onlined, 100 * SMALL);
+    assert_eq!(c.refused_hot_adds, 0);
+    assert_eq!(b.driver.hot_add_state().regions.len(), 100);
+    assert!(b.mem.violations.is_empty(), "{:?}", b.mem.violations);
+}
+
+#[test]
+fn hot_add_gaps_are_limited_by_the_memory_added() {
+    // One region of 8 blocks; the host backs one page and skips one, again and again. Each
+    // skip is a gap record; the records allowed grow with the memory added (256 + one per
+    // 2 MiB), so the host cannot make the guest keep one record per page it never gave.
+    const SMALL: u64 = 512;
+    let mut b = setup_small_blocks(8);
+    let region = PageRange::new(GIB, 8 * SMALL).unwrap();
+    let before = b.driver.counters();
+    let mut served = 0u64;
+    let mut refused_at = None;
+    for i in 0..(4 * SMALL) {
+        let r = PageRange::new(GIB + 2 * i, 1).unwrap();
+        assert!(b.host.request_hot_add(&mut b.host_ch, r, Some(region)));
+        b.advance(1);
+        match *b.host.hot_add_responses.last().unwrap() {
+            (1, 1) => served += 1,
+            (0, 0) => {
+                refused_at = Some(i);
+                break;
+            }
+            other => panic!("request {i}: unexpected response {other:?}"),
+        }
+    }
+    // The first request makes no gap; blocks added by then: the first (1 x 512 pages) buys
+    // one extra record, then each newly added block one more.
+    let budget = b.driver.hot_add_state().gap_budget();
+    assert_eq!(
+        refused_at,
+        Some(served),
+        "refused once the gap budget ran out"
+    );
+    assert_eq!(served, budget as u64 + 1, "budget {budget}");
+    assert!((257..=264).contains(&budget), "{budget}");
+    survived(&mut b, &before, |c| c.refused_hot_adds);
+}

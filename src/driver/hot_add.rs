@@ -15,17 +15,26 @@
 //!   the range's first frame, is refused (0 pages) and counted;
 //! - a request whose first frame is already backed is refused and counted (Linux counts the
 //!   frames again and moves its covered end past frames the host never backed);
-//! - the number of regions and gaps is bounded.
+//! - the bookkeeping is bounded by the memory it describes, not by a fixed table: regions in
+//!   which memory was added are never limited (each stands for at least one memory block the
+//!   kernel accepted, whose `struct page` array dwarfs the record); at most
+//!   [`MAX_EMPTY_REGIONS`] regions may exist without memory added yet; gaps are limited to
+//!   [`BASE_GAPS`] plus one per 2 MiB added, so a host cannot make the guest allocate records
+//!   for memory it never gave.
 
 use alloc::vec::Vec;
 
 use crate::os::{AddMemoryError, GuestMemory, Pfn};
 use crate::protocol::PageRange;
 
-/// Most hot-add regions remembered.
-pub const MAX_REGIONS: usize = 64;
-/// Most gaps remembered over all regions.
-pub const MAX_GAPS: usize = 256;
+/// Most regions remembered that have no memory added yet (regions with memory added are
+/// not limited).
+pub const MAX_EMPTY_REGIONS: usize = 64;
+/// Gaps allowed before any memory is added; one more is allowed per [`PAGES_PER_GAP`] pages
+/// added.
+pub const BASE_GAPS: usize = 256;
+/// Pages added (2 MiB) that buy one more gap record.
+pub const PAGES_PER_GAP: u64 = 512;
 
 /// One hot-add region (Linux `struct hv_hotadd_state`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +92,7 @@ pub enum Refusal {
     OverlapsRegion,
     /// The range's first frame is already backed (or lies in a gap behind the backed end).
     AlreadyBacked,
-    /// Too many regions or gaps.
+    /// Too many regions without memory, or more gaps than the memory added allows.
     TooManyRecords,
 }
 
@@ -118,9 +127,25 @@ impl HotAdd {
         Self {
             chunk: chunk.max(1),
             enabled,
-            regions: Vec::with_capacity(MAX_REGIONS),
+            regions: Vec::new(),
             gaps: 0,
         }
+    }
+
+    /// Regions without memory added yet.
+    fn empty_regions(&self) -> usize {
+        self.regions.iter().filter(|r| r.ha_end == r.start).count()
+    }
+
+    /// Whether one more region without memory may be set up.
+    fn may_add_region(&self) -> bool {
+        self.empty_regions() < MAX_EMPTY_REGIONS
+    }
+
+    /// Gap records allowed now: [`BASE_GAPS`] plus one per [`PAGES_PER_GAP`] pages added.
+    pub fn gap_budget(&self) -> usize {
+        let added: u64 = self.regions.iter().map(|r| r.ha_end - r.start).sum();
+        BASE_GAPS.saturating_add(usize::try_from(added / PAGES_PER_GAP).unwrap_or(usize::MAX))
     }
 
     fn round_down(&self, x: u64) -> u64 {
@@ -167,7 +192,7 @@ impl HotAdd {
             return Err(Refusal::AlreadyBacked);
         }
         if pg_start > r.covered_end {
-            if self.gaps >= MAX_GAPS {
+            if self.gaps >= self.gap_budget() {
                 return Err(Refusal::TooManyRecords);
             }
             let ce = r.covered_end;
@@ -212,7 +237,7 @@ impl HotAdd {
         if lo > pg_start {
             return Err(Refusal::OverlapsRegion);
         }
-        if self.regions.len() >= MAX_REGIONS {
+        if !self.may_add_region() {
             return Err(Refusal::TooManyRecords);
         }
         self.regions.push(Region {
@@ -268,7 +293,7 @@ impl HotAdd {
                 if self.overlaps_region(start, end, None) {
                     return Self::refuse(Refusal::OverlapsRegion);
                 }
-                if self.regions.len() >= MAX_REGIONS {
+                if !self.may_add_region() {
                     return Self::refuse(Refusal::TooManyRecords);
                 }
                 self.regions.push(Region {
