@@ -96,3 +96,33 @@ fn bad_proc_text_is_rejected_with_the_line() {
     let e = inspect_text("MemTotal: 1 kB\n", "Node 0, zone Normal 1 2\nNode x\n").expect_err("bad");
     assert_eq!((e.file, e.line), ("buddyinfo", 2));
 }
+
+#[test]
+fn free_memory_the_buddy_lists_do_not_show_is_said() {
+    // The host fixture: MemFree 19.65 GiB, buddy lists 4.20 GiB (a sandbox kernel that counts
+    // free memory outside its zones). The report says so instead of a bare "21 %".
+    let i =
+        inspect_text(&fixture("meminfo-host.txt"), &fixture("buddyinfo-host.txt")).expect("parse");
+    assert_eq!(i.buddy_free, i.reportable_by_order[0]);
+    let note = i.free_mismatch().expect("a note");
+    assert!(
+        note.contains("MemFree counts 19.65 GiB") && note.contains("show only 4.20 GiB"),
+        "{note}"
+    );
+    assert!(i.render().contains(&note));
+    // Buddy lists showing more than MemFree (files read at different moments): said too.
+    let i =
+        inspect_text(&fixture("meminfo-wsl.txt"), &fixture("buddyinfo-wsl.txt")).expect("parse");
+    let note = i.free_mismatch().expect("a note");
+    assert!(note.contains("more than MemFree"), "{note}");
+    // Agreeing files: no note. 1 GiB free in both: 256 order-10 blocks of 4 MiB.
+    let mut buddy = String::from("Node 0, zone   Normal");
+    for n in [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 256] {
+        buddy.push_str(&format!(" {n}"));
+    }
+    buddy.push('\n');
+    let i = inspect_text("MemTotal: 2097152 kB\nMemFree: 1048576 kB\n", &buddy).expect("parse");
+    assert_eq!(i.buddy_free, 1 << 30);
+    assert_eq!(i.free_mismatch(), None);
+    assert!(!i.render().contains("note:"));
+}

@@ -218,6 +218,8 @@ pub struct Inspection {
     pub droppable_cache: u64,
     /// For each order 0..=10: free bytes free page reporting at that order could return now.
     pub reportable_by_order: Vec<u64>,
+    /// Free bytes on the buddy free lists (`/proc/buddyinfo`, all orders and zones).
+    pub buddy_free: u64,
 }
 
 /// Builds the inspection from the two files' contents.
@@ -231,6 +233,7 @@ pub fn inspect_text(meminfo: &str, buddyinfo: &str) -> Result<Inspection, ProcEr
         cached: m.get("Cached"),
         droppable_cache: m.droppable_cache(),
         reportable_by_order: (0..=MAX_ORDER).map(|o| b.free_at_or_above(o)).collect(),
+        buddy_free: b.free_at_or_above(0),
     })
 }
 
@@ -260,6 +263,37 @@ pub fn human(bytes: u64) -> String {
 }
 
 impl Inspection {
+    /// A note when the buddy free lists and `MemFree` disagree by more than 10 % of `MemFree`
+    /// and 64 MiB: free page reporting sees only the buddy lists, so the table's percentages
+    /// (of `MemFree`) do not add up without it.
+    pub fn free_mismatch(&self) -> Option<String> {
+        let (buddy, free) = (self.buddy_free, self.free);
+        let diff = buddy.abs_diff(free);
+        if diff <= (free / 10).max(64 << 20) {
+            return None;
+        }
+        Some(if buddy < free {
+            format!(
+                "note: MemFree counts {} free, but the buddy free lists (/proc/buddyinfo) show only {}: \
+                 this kernel counts {} as free that is on no buddy list, and free page reporting, \
+                 which takes its blocks from the buddy lists, cannot return it; the percentages \
+                 below are of MemFree",
+                human(free),
+                human(buddy),
+                human(diff)
+            )
+        } else {
+            format!(
+                "note: the buddy free lists (/proc/buddyinfo) show {} free, {} more than MemFree \
+                 ({}): the two files were read at different moments, or describe different \
+                 machines; the percentages below are of MemFree",
+                human(buddy),
+                human(diff),
+                human(free)
+            )
+        })
+    }
+
     /// A readable report.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -271,6 +305,9 @@ impl Inspection {
             human(self.cached),
             human(self.free)
         );
+        if let Some(note) = self.free_mismatch() {
+            let _ = writeln!(s, "{note}");
+        }
         let _ = writeln!(
             s,
             "a page-cache drop (drop_caches=1) would free about {}",
