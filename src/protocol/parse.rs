@@ -44,7 +44,7 @@ pub enum ParseError {
         received: usize,
     },
     /// The message is shorter than its type's fixed part.
-    #[error("{ty} needs at least {min} bytes, header size is {size}")]
+    #[error("{ty:?} needs at least {min} bytes, header size is {size}")]
     TooSmallForType {
         /// Message type.
         ty: MessageType,
@@ -55,7 +55,7 @@ pub enum ParseError {
     },
     /// A count field names more ranges than the message holds.
     #[error(
-        "{ty} says {count} ranges, but its size {size} holds {fixed} + 8 x n bytes with n = {actual}"
+        "{ty:?} says {count} ranges, but its size {size} holds {fixed} + 8 x n bytes with n = {actual}"
     )]
     CountMismatch {
         /// Message type.
@@ -70,7 +70,7 @@ pub enum ParseError {
         actual: usize,
     },
     /// A page range runs past the 40-bit frame space.
-    #[error("{ty} range #{index} {range:?} runs past the 40-bit frame space")]
+    #[error("{ty:?} range #{index} {range:?} runs past the 40-bit frame space")]
     RangeBeyondFrameSpace {
         /// Message type.
         ty: MessageType,
