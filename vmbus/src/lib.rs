@@ -24,6 +24,7 @@ pub mod channel;
 pub mod mem;
 pub mod packet;
 pub mod ring;
+mod shared_copy;
 mod shared_mem;
 #[cfg(feature = "sim")]
 pub mod sim;
