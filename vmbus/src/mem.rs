@@ -4,7 +4,11 @@
 //! write anything into it at any time. Every access therefore goes through atomics:
 //! [`ControlPage`] is 1024 `AtomicU32` words, the data area is a slice of `AtomicU64` words.
 //! Nothing here can read or write outside those slices; the copy helpers return
-//! [`OutOfBounds`] instead of panicking when asked to.
+//! [`OutOfBounds`] instead of panicking when asked to. [`read_bytes`] and [`write_bytes`] move
+//! the whole-word part of copies of 256 bytes or more with a bulk copy (`rep movsq` on x86-64,
+//! in the `shared_mem` island; per word it is the same relaxed atomic access) and the rest one
+//! atomic word at a time; [`has_bulk_copy`] says whether this build has it, and
+//! `set_word_copy` (feature `word-copy-switch`) turns it off at run time for comparisons.
 //!
 //! [`RingMem`] is the one small trait the ring code is generic over. Implementations:
 //! - [`BorrowedRingMem`]: borrows a control page and data words (no allocation);
@@ -255,7 +259,7 @@ fn bulk_allowed() -> bool {
 /// copies take the word-at-a-time loop.
 #[must_use]
 pub const fn has_bulk_copy() -> bool {
-    crate::shared_copy::AVAILABLE
+    crate::shared_mem::copy::AVAILABLE
 }
 
 /// Copies whole words into `buf` (8 bytes each), the last word truncated to what is left: the
@@ -263,7 +267,7 @@ pub const fn has_bulk_copy() -> bool {
 #[inline]
 fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
     let done = if bulk_allowed() {
-        crate::shared_copy::load_words(words, buf)
+        crate::shared_mem::copy::load_words(words, buf)
     } else {
         0
     };
@@ -278,7 +282,7 @@ fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
 #[inline]
 fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
     let done = if bulk_allowed() {
-        crate::shared_copy::store_words(bytes, words)
+        crate::shared_mem::copy::store_words(bytes, words)
     } else {
         0
     };

@@ -1,4 +1,4 @@
-//! The crate's second `unsafe` island: bulk copies between the ring's data area (memory the
+//! Part of the `unsafe` island `shared_mem`: bulk copies between the ring's data area (memory the
 //! host may write at any moment) and private buffers, at `memcpy` speed.
 //!
 //! [`crate::mem`] copies payloads word by word, one `Relaxed` `AtomicU64` access per 8 bytes.
@@ -21,17 +21,31 @@
 //! Only x86-64 has the bulk copy (and not under Miri, which cannot run inline assembly); on
 //! every other target [`load_words`] and [`store_words`] copy nothing and `mem`'s word loop
 //! does the whole copy, as before.
-#![expect(
-    unsafe_code,
-    reason = "a racing-safe bulk copy needs inline assembly over shared memory"
+#![cfg_attr(
+    all(target_arch = "x86_64", not(miri)),
+    expect(
+        unsafe_code,
+        reason = "a racing-safe bulk copy needs inline assembly over shared memory"
+    )
 )]
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Copies shorter than this many bytes stay on the word loop: `rep movsq` has a start-up cost
 /// (tens of cycles without the "fast short rep mov" feature) that a few words do not repay,
 /// and 32-byte packets must not get slower.
 pub(crate) const BULK_MIN_BYTES: usize = 256;
+
+/// Words to move one by one (relaxed atomics) before the bulk copy, so that its destination
+/// starts on a 64-byte boundary if it can: fast-string copies to a misaligned destination are
+/// up to twice as slow (measured on this project's AMD EPYC VM: 4 KiB in ~34 ns aligned, up to
+/// ~70 ns misaligned).
+fn head_words(dst_addr: usize, n: usize) -> usize {
+    if dst_addr % 8 != 0 {
+        return 0;
+    }
+    ((64 - dst_addr % 64) % 64 / 8).min(n)
+}
 
 /// Whether this build has a bulk copy (x86-64, not Miri).
 pub(crate) const AVAILABLE: bool = cfg!(all(target_arch = "x86_64", not(miri)));
@@ -47,10 +61,17 @@ pub(crate) const AVAILABLE: bool = cfg!(all(target_arch = "x86_64", not(miri)));
 #[inline]
 pub(crate) fn load_words(src: &[AtomicU64], dst: &mut [u8]) -> usize {
     let n = src.len().min(dst.len() / 8);
-    let bytes = n * 8; // <= dst.len(), cannot overflow
-    if !AVAILABLE || bytes < BULK_MIN_BYTES {
+    if !AVAILABLE || n * 8 < BULK_MIN_BYTES {
         return 0;
     }
+    let (src, dst) = (&src[..n], &mut dst[..n * 8]);
+    let head = head_words(dst.as_ptr().addr(), n);
+    let (src_head, src) = src.split_at(head);
+    let (dst_head, dst) = dst.split_at_mut(head * 8);
+    for (chunk, w) in dst_head.chunks_exact_mut(8).zip(src_head) {
+        chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let n = src.len(); // == dst.len() / 8
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         let from = src.as_ptr().cast::<u8>();
@@ -94,12 +115,12 @@ pub(crate) fn load_words(src: &[AtomicU64], dst: &mut [u8]) -> usize {
                 options(nostack, preserves_flags),
             );
         }
-        n
+        head + n
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     {
-        let _ = (src, dst);
-        0
+        let _ = (src, dst, n);
+        head
     }
 }
 
@@ -113,10 +134,19 @@ pub(crate) fn load_words(src: &[AtomicU64], dst: &mut [u8]) -> usize {
 #[inline]
 pub(crate) fn store_words(src: &[u8], dst: &[AtomicU64]) -> usize {
     let n = dst.len().min(src.len() / 8);
-    let bytes = n * 8; // <= src.len(), cannot overflow
-    if !AVAILABLE || bytes < BULK_MIN_BYTES {
+    if !AVAILABLE || n * 8 < BULK_MIN_BYTES {
         return 0;
     }
+    let (src, dst) = (&src[..n * 8], &dst[..n]);
+    let head = head_words(dst.as_ptr().addr(), n);
+    let (src_head, src) = src.split_at(head * 8);
+    let (dst_head, dst) = dst.split_at(head);
+    for (chunk, w) in src_head.chunks_exact(8).zip(dst_head) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+    }
+    let n = dst.len(); // == src.len() / 8
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         let from = src.as_ptr();
@@ -157,12 +187,12 @@ pub(crate) fn store_words(src: &[u8], dst: &[AtomicU64]) -> usize {
                 options(nostack, preserves_flags),
             );
         }
-        n
+        head + n
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     {
-        let _ = (src, dst);
-        0
+        let _ = (src, dst, n);
+        head
     }
 }
 
@@ -233,7 +263,7 @@ mod tests {
     #[test]
     fn host_scribbles_data_area_while_guest_copies() {
         const SIZE: usize = 16 * 1024;
-        let rounds = if cfg!(miri) { 6 } else { 5_000 };
+        let rounds = if cfg!(miri) { 6 } else { 2_000 };
         let mem = Arc::new(FlatRingMem::new(SIZE));
         let stop = Arc::new(AtomicBool::new(false));
         // Host writes so far: the guest waits for some between writing and reading a packet,
@@ -256,14 +286,15 @@ mod tests {
                     at = (at + 1) % data.len();
                     writes += 1;
                     progress.store(writes, Ordering::Relaxed);
-                    if cfg!(miri) {
+                    // Let the guest run if both threads share a CPU.
+                    if cfg!(miri) || writes % 64 == 0 {
                         std::thread::yield_now();
                     }
                 }
                 writes
             })
         };
-        let wait_writes = if cfg!(miri) { 16 } else { 256 };
+        let wait_writes = if cfg!(miri) { 16 } else { 64 };
 
         let payload: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
         let mut buf = std::vec![0u8; 4096 + 64];
