@@ -266,7 +266,7 @@ pub const fn has_bulk_copy() -> bool {
 /// bulk copy for the whole-word part when it pays, the word loop for the rest.
 #[inline]
 fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
-    let done = if bulk_allowed() {
+    let done = if buf.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
         crate::shared_mem::copy::load_words(words, buf)
     } else {
         0
@@ -281,7 +281,7 @@ fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
 /// whole-word part when it pays, the word loop for the rest.
 #[inline]
 fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
-    let done = if bulk_allowed() {
+    let done = if bytes.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
         crate::shared_mem::copy::store_words(bytes, words)
     } else {
         0
@@ -335,7 +335,9 @@ pub fn read_bytes(data: &[AtomicU64], offset: usize, buf: &mut [u8]) -> Result<(
     let split = (first.len() * 8).min(buf.len());
     let (a, b) = buf.split_at_mut(split);
     words_to_bytes(first, a);
-    words_to_bytes(second, b);
+    if !b.is_empty() {
+        words_to_bytes(second, b);
+    }
     Ok(())
 }
 
@@ -347,7 +349,9 @@ pub fn write_bytes(data: &[AtomicU64], offset: usize, bytes: &[u8]) -> Result<()
     let split = (first.len() * 8).min(bytes.len());
     let (a, b) = bytes.split_at(split);
     bytes_to_words(a, first);
-    bytes_to_words(b, second);
+    if !b.is_empty() {
+        bytes_to_words(b, second);
+    }
     Ok(())
 }
 
