@@ -271,10 +271,9 @@ fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
     } else {
         0
     };
-    words_to_bytes_scalar(
-        words.get(done..).unwrap_or(&[]),
-        buf.get_mut(done * 8..).unwrap_or(&mut []),
-    );
+    if let (Some(words), Some(buf @ [_, ..])) = (words.get(done..), buf.get_mut(done * 8..)) {
+        words_to_bytes_scalar(words, buf);
+    }
 }
 
 /// Copies `bytes` into whole words, zero-padding the last partial word: the bulk copy for the
@@ -286,10 +285,9 @@ fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
     } else {
         0
     };
-    bytes_to_words_scalar(
-        bytes.get(done * 8..).unwrap_or(&[]),
-        words.get(done..).unwrap_or(&[]),
-    );
+    if let (Some(bytes @ [_, ..]), Some(words)) = (bytes.get(done * 8..), words.get(done..)) {
+        bytes_to_words_scalar(bytes, words);
+    }
 }
 
 /// [`words_to_bytes`] one `Relaxed` atomic load per word (the original copy loop).
