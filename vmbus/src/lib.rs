@@ -10,8 +10,10 @@
 //! - `sim` (feature `sim`): a simulated VMBus, a guest endpoint implementing [`Channel`] and a
 //!   host endpoint, over two real rings in memory, with counters and fault injection.
 //!
-//! The only `unsafe` code is in `shared_mem` ([`mem::SharedRingMem`]), which turns raw
-//! pointers to shared pages into atomic slices. See `docs/vmbus.md` for the layout.
+//! The only `unsafe` code is in `shared_mem`: [`mem::SharedRingMem`] turns raw pointers to
+//! shared pages into atomic slices, and `shared_mem::copy` moves payloads in and out of the
+//! data area in bulk (`rep movsq` on x86-64) with the same per-word atomicity as the atomic
+//! word loop. See `docs/vmbus.md` for the layout.
 #![no_std]
 #![deny(unsafe_code)]
 

@@ -4,7 +4,11 @@
 //! write anything into it at any time. Every access therefore goes through atomics:
 //! [`ControlPage`] is 1024 `AtomicU32` words, the data area is a slice of `AtomicU64` words.
 //! Nothing here can read or write outside those slices; the copy helpers return
-//! [`OutOfBounds`] instead of panicking when asked to.
+//! [`OutOfBounds`] instead of panicking when asked to. [`read_bytes`] and [`write_bytes`] move
+//! the whole-word part of copies of 256 bytes or more with a bulk copy (`rep movsq` on x86-64,
+//! in the `shared_mem` island; per word it is the same relaxed atomic access) and the rest one
+//! atomic word at a time; [`has_bulk_copy`] says whether this build has it, and
+//! `set_word_copy` (feature `word-copy-switch`) turns it off at run time for comparisons.
 //!
 //! [`RingMem`] is the one small trait the ring code is generic over. Implementations:
 //! - [`BorrowedRingMem`]: borrows a control page and data words (no allocation);
@@ -72,11 +76,13 @@ impl ControlPage {
 
     /// Loads a word. An index outside the page reads as 0 (never panics).
     #[must_use]
+    #[inline]
     pub fn load(&self, word: ControlWord, order: Ordering) -> u32 {
         self.0.get(word.0).map_or(0, |w| w.load(order))
     }
 
     /// Stores a word. An index outside the page is ignored (never panics).
+    #[inline]
     pub fn store(&self, word: ControlWord, value: u32, order: Ordering) {
         if let Some(w) = self.0.get(word.0) {
             w.store(value, order);
@@ -196,12 +202,14 @@ impl<T: RingMem + ?Sized> RingMem for alloc::sync::Arc<T> {
 
 /// Byte size of a data area.
 #[must_use]
+#[inline]
 pub fn data_size(data: &[AtomicU64]) -> usize {
     data.len().saturating_mul(8)
 }
 
 /// Splits `len` bytes starting at 8-aligned byte `offset` into the (at most two) word ranges
 /// they occupy, wrapping once at the end of the data area.
+#[inline]
 fn word_ranges(
     data: &[AtomicU64],
     offset: usize,
@@ -220,8 +228,71 @@ fn word_ranges(
     Ok((first, second))
 }
 
-/// Copies whole words into `buf` (8 bytes each), the last word truncated to what is left.
+/// Routes every data-area copy through the word-at-a-time loop (one atomic access per 8
+/// bytes) instead of the bulk copy, when set (feature `word-copy-switch`).
+#[cfg(feature = "word-copy-switch")]
+static WORD_COPY: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Selects the copy path for [`read_bytes`] and [`write_bytes`] at run time: `true` = the
+/// original word-at-a-time loop (one `Relaxed` `AtomicU64` access per 8 bytes), `false` (the
+/// default) = the bulk copy where this target has one. Both give the same bytes; this exists
+/// so benchmarks and tests can compare them in one run. Process-wide.
+#[cfg(feature = "word-copy-switch")]
+pub fn set_word_copy(word_at_a_time: bool) {
+    WORD_COPY.store(word_at_a_time, Ordering::Relaxed);
+}
+
+/// Whether the bulk copy may be used (see `set_word_copy`, feature `word-copy-switch`).
+#[inline]
+fn bulk_allowed() -> bool {
+    #[cfg(feature = "word-copy-switch")]
+    {
+        !WORD_COPY.load(Ordering::Relaxed)
+    }
+    #[cfg(not(feature = "word-copy-switch"))]
+    {
+        true
+    }
+}
+
+/// Whether this build has a bulk copy for the data area (x86-64 outside Miri). Without it, all
+/// copies take the word-at-a-time loop.
+#[must_use]
+pub const fn has_bulk_copy() -> bool {
+    crate::shared_mem::copy::AVAILABLE
+}
+
+/// Copies whole words into `buf` (8 bytes each), the last word truncated to what is left: the
+/// bulk copy for the whole-word part when it pays, the word loop for the rest.
+#[inline]
 fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
+    let done = if buf.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
+        crate::shared_mem::copy::load_words(words, buf)
+    } else {
+        0
+    };
+    if let (Some(words), Some(buf @ [_, ..])) = (words.get(done..), buf.get_mut(done * 8..)) {
+        words_to_bytes_scalar(words, buf);
+    }
+}
+
+/// Copies `bytes` into whole words, zero-padding the last partial word: the bulk copy for the
+/// whole-word part when it pays, the word loop for the rest.
+#[inline]
+fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
+    let done = if bytes.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
+        crate::shared_mem::copy::store_words(bytes, words)
+    } else {
+        0
+    };
+    if let (Some(bytes @ [_, ..]), Some(words)) = (bytes.get(done * 8..), words.get(done..)) {
+        bytes_to_words_scalar(bytes, words);
+    }
+}
+
+/// [`words_to_bytes`] one `Relaxed` atomic load per word (the original copy loop).
+#[inline]
+fn words_to_bytes_scalar(words: &[AtomicU64], buf: &mut [u8]) {
     let mut chunks = buf.chunks_exact_mut(8);
     let mut words = words.iter();
     for (chunk, w) in (&mut chunks).zip(&mut words) {
@@ -234,8 +305,9 @@ fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
     }
 }
 
-/// Copies `bytes` into whole words, zero-padding the last partial word.
-fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
+/// [`bytes_to_words`] one `Relaxed` atomic store per word (the original copy loop).
+#[inline]
+fn bytes_to_words_scalar(bytes: &[u8], words: &[AtomicU64]) {
     let chunks = bytes.chunks_exact(8);
     let tail = chunks.remainder();
     let mut words = words.iter();
@@ -255,27 +327,34 @@ fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
 
 /// Copies `buf.len()` bytes out of the data area starting at 8-aligned byte `offset`, wrapping
 /// once at the end. `buf.len()` may be any length up to the data size.
+#[inline]
 pub fn read_bytes(data: &[AtomicU64], offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
     let (first, second) = word_ranges(data, offset, buf.len())?;
     let split = (first.len() * 8).min(buf.len());
     let (a, b) = buf.split_at_mut(split);
     words_to_bytes(first, a);
-    words_to_bytes(second, b);
+    if !b.is_empty() {
+        words_to_bytes(second, b);
+    }
     Ok(())
 }
 
 /// Writes `bytes` into the data area starting at 8-aligned byte `offset`, wrapping once at the
 /// end. A trailing partial word is zero-padded (the ring's payload padding).
+#[inline]
 pub fn write_bytes(data: &[AtomicU64], offset: usize, bytes: &[u8]) -> Result<(), OutOfBounds> {
     let (first, second) = word_ranges(data, offset, bytes.len())?;
     let split = (first.len() * 8).min(bytes.len());
     let (a, b) = bytes.split_at(split);
     bytes_to_words(a, first);
-    bytes_to_words(b, second);
+    if !b.is_empty() {
+        bytes_to_words(b, second);
+    }
     Ok(())
 }
 
 /// Reads the 64-bit word at 8-aligned byte `offset` (which must be inside the data area).
+#[inline]
 pub fn read_word(data: &[AtomicU64], offset: usize) -> Result<u64, OutOfBounds> {
     let size = data_size(data);
     if offset % 8 != 0 {
@@ -295,6 +374,7 @@ pub fn read_word(data: &[AtomicU64], offset: usize) -> Result<u64, OutOfBounds> 
 }
 
 /// Writes the 64-bit word at 8-aligned byte `offset` (which must be inside the data area).
+#[inline]
 pub fn write_word(data: &[AtomicU64], offset: usize, value: u64) -> Result<(), OutOfBounds> {
     let size = data_size(data);
     let oob = OutOfBounds {
@@ -464,6 +544,46 @@ mod tests {
             read_word(&data, 0).unwrap(),
             u64::from_le_bytes([9, 10, 11, 12, 13, 0, 0, 0])
         );
+    }
+
+    #[test]
+    fn bulk_and_word_copies_agree() {
+        // 1 KiB area; every 8-aligned offset; lengths around the bulk threshold, the trailing
+        // partial word and the wrap. Reference: the word loop alone.
+        let size = 1024;
+        let src: std::vec::Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+        let snapshot = |d: &[AtomicU64]| -> std::vec::Vec<u64> {
+            d.iter().map(|w| w.load(Ordering::Relaxed)).collect()
+        };
+        let lens = [0, 1, 8, 248, 255, 256, 257, 263, 264, 511, 600, 1017, 1024];
+        for offset in (0..size).step_by(8) {
+            for len in lens {
+                let (bulk, word) = (words(size / 8), words(size / 8));
+                for (i, (a, b)) in bulk.iter().zip(&word).enumerate() {
+                    a.store(!(i as u64), Ordering::Relaxed);
+                    b.store(!(i as u64), Ordering::Relaxed);
+                }
+                write_bytes(&bulk, offset, &src[..len]).unwrap();
+                let (first, second) = word_ranges(&word, offset, len).unwrap();
+                let split = (first.len() * 8).min(len);
+                bytes_to_words_scalar(&src[..split], first);
+                bytes_to_words_scalar(&src[split..len], second);
+                assert_eq!(
+                    snapshot(&bulk),
+                    snapshot(&word),
+                    "write at {offset}, {len} B"
+                );
+
+                let mut got = std::vec![0xeeu8; len + 8];
+                read_bytes(&bulk, offset, &mut got[..len]).unwrap();
+                let mut want = std::vec![0xeeu8; len + 8];
+                let (a, b) = want[..len].split_at_mut(split);
+                words_to_bytes_scalar(first, a);
+                words_to_bytes_scalar(second, b);
+                assert_eq!(got, want, "read at {offset}, {len} B");
+                assert_eq!(&got[..len], &src[..len]);
+            }
+        }
     }
 
     #[test]

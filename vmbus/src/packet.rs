@@ -131,6 +131,7 @@ impl PacketDescriptor {
     /// Builds a descriptor from raw field values (no checks: simulators use this to build
     /// malformed packets on purpose).
     #[must_use]
+    #[inline]
     pub fn from_raw(
         packet_type: u16,
         data_offset8: u16,
@@ -149,12 +150,14 @@ impl PacketDescriptor {
 
     /// The packet type.
     #[must_use]
+    #[inline]
     pub fn packet_type(&self) -> PacketType {
         PacketType(self.packet_type.get())
     }
 
     /// The descriptor as the two little-endian 64-bit words it occupies in the ring.
     #[must_use]
+    #[inline]
     pub fn to_words(&self) -> [u64; 2] {
         let b = self.as_bytes();
         let mut lo = [0u8; 8];
@@ -167,6 +170,7 @@ impl PacketDescriptor {
     /// Parses the descriptor from the two little-endian 64-bit words it occupies in the ring.
     /// Any bit pattern is a descriptor; validation happens in the ring reader.
     #[must_use]
+    #[inline]
     pub fn from_words(words: [u64; 2]) -> Self {
         let lo = words[0];
         let hi = words[1];

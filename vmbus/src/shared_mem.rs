@@ -1,11 +1,13 @@
 //! The crate's only `unsafe` island: ring memory built from raw pointers to pages shared with
-//! a host, as a kernel driver gets them after mapping a GPADL.
+//! a host, as a kernel driver gets them after mapping a GPADL, and (submodule `copy`) bulk
+//! copies through the data area.
 //!
 //! UNSAFETY: turning the raw pointers into `&[AtomicU32]` / `&[AtomicU64]` slices. After that,
-//! every access is an atomic load or store through safe code in [`crate::mem`], so bytes the
-//! host writes at any moment are never a data race on our side and any bit pattern is a valid
-//! value. Alignment and size are checked at run time, so the caller's obligations are only
-//! validity, lifetime and "atomics only".
+//! every access is an atomic load or store through safe code in [`crate::mem`], or a bulk copy
+//! in `copy` that is, per word, the same relaxed atomic access, so bytes the host writes at
+//! any moment are never a data race on our side and any bit pattern is a valid value.
+//! Alignment and size are checked at run time, so the caller's obligations are only validity,
+//! lifetime and "atomics only".
 #![expect(
     unsafe_code,
     reason = "raw shared pages must be turned into atomic slices once"
@@ -15,6 +17,8 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::mem::{BorrowedRingMem, CONTROL_PAGE_SIZE, ControlPage, RingMem};
+
+pub(crate) mod copy;
 
 /// Why raw pointers were refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
