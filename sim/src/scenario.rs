@@ -189,7 +189,7 @@ impl ReportPolicy {
     }
 }
 
-pub use hv_reclaim::{CacheEra, CachePolicy};
+pub use hv_reclaim::{CacheEra, CachePolicy, ReclaimMode};
 
 /// `[guest]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -260,6 +260,19 @@ pub struct CacheSpec {
     /// `"2024"` or `"2026"` (default).
     #[serde(default)]
     pub era: CacheEra,
+    /// `wsl2024`, `wsl2026` or `ours`; absent: WSL's thread of `era`.
+    #[serde(default)]
+    pub mode: Option<ReclaimMode>,
+    /// Run the three modes (`wsl2024`, `wsl2026`, `ours`) side by side.
+    #[serde(default)]
+    pub compare: bool,
+}
+
+impl CacheSpec {
+    /// The reclaim mode this spec runs.
+    pub fn mode(&self) -> ReclaimMode {
+        self.mode.unwrap_or(ReclaimMode::of_era(self.era))
+    }
 }
 
 /// One timed workload step.
