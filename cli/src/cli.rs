@@ -5,7 +5,8 @@
 //! * `simulate` — run a scenario (built in or a file) or replay a recorded trace;
 //! * `decode <hex>` — print one DM message as JSON;
 //! * `inspect` — what free page reporting and a cache drop could return on this machine;
-//! * `record -- CMD...` — sample `/proc` while a command runs and write a trace.
+//! * `record -- CMD...` — sample `/proc` while a command runs and write a trace;
+//! * `reclaim` — the page-cache reclaim agent (`hv-reclaim-agent`) as a daemon.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hv_sim::engine::{self, RunConfig, RunResult};
@@ -111,6 +112,9 @@ enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Run the page-cache reclaim agent in this Linux guest (a daemon; needs root and
+    /// cgroup v2): cold cache goes back to free memory, for any free page reporting driver.
+    Reclaim(crate::reclaim::ReclaimArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -615,6 +619,7 @@ pub fn main() -> ExitCode {
             period_ms,
             command,
         }) => record(out, *period_ms, command),
+        Some(Command::Reclaim(a)) => crate::reclaim::reclaim(a),
         Some(Command::Scenarios) => {
             for (name, text) in scenario::BUILTIN {
                 let d = Scenario::parse(text, name)
