@@ -21,6 +21,17 @@ pub enum ModeArg {
     Wsl2024,
 }
 
+impl ModeArg {
+    /// The mode.
+    pub fn mode(self) -> ReclaimMode {
+        match self {
+            Self::Ours => ReclaimMode::Ours,
+            Self::Wsl2026 => ReclaimMode::Wsl2026,
+            Self::Wsl2024 => ReclaimMode::Wsl2024,
+        }
+    }
+}
+
 /// WSL's sub-mode (`--wsl-mode`).
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WslArg {
@@ -80,11 +91,7 @@ pub fn reclaim(a: &ReclaimArgs) -> Result<ExitCode, String> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     }
-    let mode = match a.policy {
-        ModeArg::Ours => ReclaimMode::Ours,
-        ModeArg::Wsl2026 => ReclaimMode::Wsl2026,
-        ModeArg::Wsl2024 => ReclaimMode::Wsl2024,
-    };
+    let mode = a.policy.mode();
     let wsl = match a.wsl_mode {
         WslArg::Dropcache => CachePolicy::Dropcache,
         WslArg::Gradual => CachePolicy::Gradual,

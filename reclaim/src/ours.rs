@@ -16,10 +16,11 @@
 //!   [`OursConfig::step_min`] to [`OursConfig::step_max`] while nothing goes wrong, each write
 //!   with a hard time limit ([`OursConfig::time_limit_ns`]).
 //! * **back off on refaults**: evicted file pages read again (`workingset_refault_file`) mean a
-//!   step reached the working set: the step falls back to the minimum, the cache size plus the
-//!   refaulted bytes becomes the floor, held for a hold time that doubles on every repeat (up
-//!   to [`OursConfig::hold_max_ns`]) and then lowered by [`OursConfig::probe_step`] per
-//!   interval.
+//!   step reached the working set: the step falls back to the minimum, the hot set (the
+//!   active list, which the kernel refills with the refaulted pages) plus twice the refaulted
+//!   bytes becomes the floor (the whole cache when the active list is unknown), held for a
+//!   hold time that doubles on every repeat (up to [`OursConfig::hold_max_ns`]) and then
+//!   lowered by [`OursConfig::probe_step`] per interval.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
@@ -264,10 +265,19 @@ impl Ours {
             self.verdict = Verdict::Refaults;
             self.step = self.cfg.step_min;
             self.probe = 0;
-            self.learned = self
-                .learned
-                .max(s.file.saturating_add(refaulted))
-                .min(s.mem_total);
+            // Refaulted pages are activated by the kernel (short refault distance): where the
+            // active list (or MGLRU's ages) is known it now holds them, and the floor is it
+            // plus twice the refaults; blind to it, the whole cache is the working set.
+            let hot = match s.cold_file {
+                Some(cold) => s.file.saturating_sub(cold),
+                None => s.active_file,
+            };
+            let learned = if hot > 0 {
+                hot + self.cfg.inactive_reserve + 2 * refaulted
+            } else {
+                s.file.saturating_add(refaulted)
+            };
+            self.learned = self.learned.max(learned).min(s.mem_total);
             self.quiet_until = now + self.hold;
             self.hold = (self.hold * 2).min(self.cfg.hold_max_ns);
             return plan;

@@ -150,8 +150,9 @@ pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
 
 fn label(sc: &Scenario) -> String {
     let cache = match sc.cache.mode() {
-        hv_reclaim::ReclaimMode::Ours => "ours",
-        _ => sc.cache.policy.name(),
+        hv_reclaim::ReclaimMode::Ours => "ours".to_string(),
+        m if sc.cache.mode.is_some() => format!("{} {}", m.name(), sc.cache.policy.name()),
+        _ => sc.cache.policy.name().to_string(),
     };
     match sc.reporting.policy {
         ReportPolicy::Off => format!("no reporting (cache: {cache})"),
@@ -351,6 +352,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     let metrics = series::metrics(&samples, mark_ns, &log.borrow().hint_times);
     let mut counters = Counters {
         guest: guest.stats,
+        working_set: guest.ws,
         invariant_checks: checks,
         ..Counters::default()
     };

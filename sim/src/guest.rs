@@ -422,8 +422,11 @@ impl Guest {
             let old = self.entities[e as usize].stamp;
             if old != 0 {
                 self.lru.remove(&old);
+                // A read of pages already cached: they go to the active list.
                 let ent = &mut self.entities[e as usize];
-                ent.hits = ent.hits.saturating_add(1);
+                if from < ent.pages {
+                    ent.hits = ent.hits.saturating_add(1);
+                }
             }
             let ent = &mut self.entities[e as usize];
             ent.stamp = stamp;
@@ -734,6 +737,45 @@ impl Guest {
 }
 
 impl Guest {
+    /// `memory.reclaim`'s order: the inactive file list (files not read again while cached)
+    /// least recently used first, then the rest as [`Self::reclaim_cache`] takes it. Counts as
+    /// dropped. Returns the frames freed.
+    pub fn reclaim_inactive_first(&mut self, pages: u64) -> u64 {
+        let inactive: Vec<(u64, u32)> = self
+            .lru
+            .iter()
+            .filter(|&(_, &e)| self.entities.get(e as usize).is_some_and(|x| x.hits == 0))
+            .map(|(&st, &e)| (st, e))
+            .collect();
+        let mut freed = 0;
+        for (stamp, e) in inactive {
+            while freed < pages {
+                let Some(&(pfn, order)) = self.entities[e as usize].blocks.last() else {
+                    break;
+                };
+                let ent = &mut self.entities[e as usize];
+                ent.blocks.pop();
+                ent.pages -= 1 << order;
+                ent.evicted += 1 << order;
+                self.cache_pages -= 1 << order;
+                self.free_block(pfn, order);
+                freed += 1 << order;
+            }
+            if self.entities[e as usize].blocks.is_empty() {
+                self.lru.remove(&stamp);
+                self.entities[e as usize].stamp = 0;
+            }
+            if freed >= pages {
+                break;
+            }
+        }
+        self.stats.dropped_pages += freed;
+        if freed < pages {
+            freed += self.reclaim_cache(pages - freed, true);
+        }
+        freed
+    }
+
     /// Page-cache frames of files read again while cached (the active file list).
     pub fn active_file_pages(&self) -> u64 {
         self.lru
@@ -766,12 +808,17 @@ impl Guest {
 }
 
 /// The reclaim policies (`hv-reclaim`) act on the guest model through this: reclaim by a
-/// policy counts as dropped cache, as `drop_caches` and `memory.reclaim` writes do. It takes
-/// no time in the model (time limits never run out).
+/// policy counts as dropped cache, as `drop_caches` and `memory.reclaim` writes do; a reclaim
+/// with `swappiness=` takes the inactive list first, as `memory.reclaim` does. It takes no
+/// time in the model (time limits never run out).
 impl hv_reclaim::CacheControl for Guest {
-    fn reclaim(&mut self, bytes: u64, _swappiness: Option<u8>, _limit: u64) -> hv_reclaim::Outcome {
+    fn reclaim(&mut self, bytes: u64, swappiness: Option<u8>, _limit: u64) -> hv_reclaim::Outcome {
         let want = bytes / hv_reclaim::PAGE;
-        let freed = Guest::reclaim_cache(self, want, true);
+        let freed = match swappiness {
+            // WSL's 2024 thread (no `swappiness=`) is modelled as it always was: whole LRU.
+            None => Guest::reclaim_cache(self, want, true),
+            Some(_) => self.reclaim_inactive_first(want),
+        };
         hv_reclaim::Outcome {
             freed: freed * hv_reclaim::PAGE,
             elapsed_ns: 0,
