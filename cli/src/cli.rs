@@ -5,7 +5,8 @@
 //! * `simulate` — run a scenario (built in or a file) or replay a recorded trace;
 //! * `decode <hex>` — print one DM message as JSON;
 //! * `inspect` — what free page reporting and a cache drop could return on this machine;
-//! * `record -- CMD...` — sample `/proc` while a command runs and write a trace.
+//! * `record -- CMD...` — sample `/proc` while a command runs and write a trace;
+//! * `reclaim` — the page-cache reclaim agent (`hv-reclaim-agent`) as a daemon.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hv_sim::engine::{self, RunConfig, RunResult};
@@ -111,6 +112,9 @@ enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Run the page-cache reclaim agent in this Linux guest (a daemon; needs root and
+    /// cgroup v2): cold cache goes back to free memory, for any free page reporting driver.
+    Reclaim(crate::reclaim::ReclaimArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,9 +134,12 @@ struct SimulateArgs {
     /// WSL autoMemoryReclaim mode (overrides the scenario).
     #[arg(long, value_enum)]
     cache_policy: Option<CacheArg>,
-    /// Which WSL reclaim-thread generation to model.
+    /// Which WSL reclaim-thread generation to model (runs WSL's thread).
     #[arg(long, value_enum)]
     cache_era: Option<EraArg>,
+    /// Reclaim mode: `ours`, `wsl2026` or `wsl2024` (overrides the scenario and --cache-era).
+    #[arg(long, value_enum)]
+    reclaim: Option<crate::reclaim::ModeArg>,
     /// Seed of the workload's random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -210,6 +217,10 @@ fn apply_overrides(sc: &mut Scenario, a: &SimulateArgs) {
             EraArg::Y2024 => CacheEra::Y2024,
             EraArg::Y2026 => CacheEra::Y2026,
         };
+        sc.cache.mode = None;
+    }
+    if let Some(m) = a.reclaim {
+        sc.cache.mode = Some(m.mode());
     }
 }
 
@@ -476,6 +487,9 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
         ),
     };
     apply_overrides(&mut sc, a);
+    if sc.cache.compare && a.reclaim.is_none() && a.cache_era.is_none() {
+        return compare_reclaim(&sc, a);
+    }
     let main = run_one(&sc, a.seed, a.check, trace.as_ref(), a.trace_out.is_some())?;
     let other = if a.compare && sc.reporting.policy != ReportPolicy::Off {
         Some(run_one(
@@ -519,6 +533,85 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
         return Err(format!("{violations} invariant violations"));
     }
     Ok(())
+}
+
+/// The three reclaim modes side by side (a scenario with `[cache] compare = true`).
+fn compare_reclaim(sc: &Scenario, a: &SimulateArgs) -> Result<(), String> {
+    use hv_sim::scenario::ReclaimMode;
+    let mut runs = Vec::new();
+    for m in [
+        ReclaimMode::Wsl2024,
+        ReclaimMode::Wsl2026,
+        ReclaimMode::Ours,
+    ] {
+        let mut s = sc.clone();
+        s.cache.mode = Some(m);
+        runs.push(run_one(&s, a.seed, a.check, None, false)?);
+    }
+    let refs: Vec<&RunResult> = runs.iter().collect();
+    if let Some(p) = &a.csv {
+        write_atomic(p, csv(&refs).as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        write_atomic(p, plot_runs(&refs).as_bytes())?;
+    }
+    if a.json {
+        let v = serde_json::json!({ "runs": refs.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+        );
+    } else {
+        outln!("{}", summary(&refs));
+        outln!("{}", reclaim_table(&refs));
+        if let Some(p) = &a.plot {
+            outln!("plot: {}", p.display());
+        }
+    }
+    let violations: usize = runs.iter().map(|r| r.counters.violations.len()).sum();
+    if violations > 0 {
+        return Err(format!("{violations} invariant violations"));
+    }
+    Ok(())
+}
+
+/// The reclaim modes' table: GiB·min held above anonymous + kernel memory after the mark,
+/// the page cache left at the end, refaulted bytes and the stall they cost.
+pub fn reclaim_table(runs: &[&RunResult]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "reclaim modes            GiB·min held   cache at end   refaulted   stall (s)"
+    );
+    for r in runs {
+        let mark = r.mark_ns;
+        let end_cache = r.samples.last().map_or(0, |x| x.cache);
+        // Held above what processes and the kernel use (anonymous + kernel): page cache and
+        // free memory the host still backs, from the mark to the end.
+        let mut held = 0f64;
+        for w in r.samples.windows(2) {
+            if w[0].t_ns < mark {
+                continue;
+            }
+            let above = w[0].host_committed.saturating_sub(w[0].used) as f64 / (1u64 << 30) as f64;
+            held += above * (w[1].t_ns - w[0].t_ns) as f64 / 60e9;
+        }
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>12.1} {:>10.2} GiB {:>7.0} MiB {:>11.1}",
+            r.label
+                .rsplit("cache: ")
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(')'),
+            held,
+            gib(end_cache),
+            (r.counters.working_set.refault_pages * 4096) as f64 / (1u64 << 20) as f64,
+            r.counters.working_set.stall_ns as f64 / 1e9
+        );
+    }
+    s
 }
 
 fn decode(hex: &[String]) -> Result<(), String> {
@@ -615,6 +708,7 @@ pub fn main() -> ExitCode {
             period_ms,
             command,
         }) => record(out, *period_ms, command),
+        Some(Command::Reclaim(a)) => crate::reclaim::reclaim(a),
         Some(Command::Scenarios) => {
             for (name, text) in scenario::BUILTIN {
                 let d = Scenario::parse(text, name)

@@ -43,36 +43,44 @@ unsafe impl GlobalAlloc for NoMemory {
 #[global_allocator]
 static ALLOCATOR: NoMemory = NoMemory;
 
-/// A guest with nothing to reclaim: instantiates the generic reclaim policy so its code is
-/// compiled (and linked) without `std` too, not only type-checked.
+/// A guest with nothing to reclaim: instantiates the generic reclaim policies so their code
+/// is compiled (and linked) without `std` too, not only type-checked.
 struct NothingToReclaim;
 
 impl hv_reclaim::CacheControl for NothingToReclaim {
-    fn online_pages(&self) -> u64 {
-        0
+    fn reclaim(&mut self, _bytes: u64, _sw: Option<u8>, _limit: u64) -> hv_reclaim::Outcome {
+        hv_reclaim::Outcome::default()
     }
-    fn free_pages(&self) -> u64 {
-        0
+    fn drop_caches(&mut self, _level: u8) -> hv_reclaim::Outcome {
+        hv_reclaim::Outcome::default()
     }
-    fn cache_pages(&self) -> u64 {
-        0
+    fn compact(&mut self) -> hv_reclaim::Outcome {
+        hv_reclaim::Outcome::default()
     }
-    fn reclaim_cache(&mut self, _pages: u64) -> u64 {
-        0
-    }
-    fn drop_caches(&mut self) -> u64 {
-        0
-    }
-    fn compact(&mut self) {}
 }
 
-/// One tick of WSL's 2026 `gradual` policy at `now` (ns): whether it judged the VM idle.
+/// One step of WSL's 2026 `gradual` policy and of ours at `now` (ns): whether WSL judged the
+/// VM idle.
 #[unsafe(no_mangle)]
 pub extern "C" fn nostd_check_reclaim_tick(now: u64) -> bool {
+    let s = hv_reclaim::Sample {
+        now_ns: now,
+        ..hv_reclaim::Sample::default()
+    };
+    let mut ours = hv_reclaim::Reclaimer::new(
+        hv_reclaim::ReclaimMode::Ours,
+        hv_reclaim::CachePolicy::Gradual,
+        9,
+        hv_reclaim::OursConfig::default(),
+    );
+    ours.run(&s, &mut NothingToReclaim);
     let mut thread = hv_reclaim::ReclaimThread::new(
         hv_reclaim::CachePolicy::Gradual,
         hv_reclaim::CacheEra::Y2026,
         9,
     );
-    thread.tick(now, 0, &mut NothingToReclaim).idle
+    let mut w = hv_reclaim::Reclaimer::Wsl(thread.clone());
+    w.run(&s, &mut NothingToReclaim);
+    thread.step(&s);
+    thread.idle()
 }

@@ -2,13 +2,26 @@
 //!
 //! Free page reporting returns only *free* memory to the host; page cache stays until
 //! something in the guest reclaims it. This crate holds the policies that decide when and how
-//! much: today WSL's guest-side reclaim thread (`autoMemoryReclaim`) in its two published
-//! generations, as `host-side.md` §3.3 describes them. A policy reads the guest through the
-//! small [`CacheControl`] trait and acts through it (reclaim N pages of cache, drop caches,
-//! compact); time and CPU-busy time are arguments. It does no I/O, reads no clock and is
-//! `no_std` + `alloc`, so the same code runs in the simulator (`hv-sim`, over its guest model),
-//! in the tests (over [`sim::ModelCache`]) and in a guest agent (over `/proc` and cgroup
-//! files). It is not a kernel driver and does not report free memory (that is `hv-reporting`).
+//! much, in three modes ([`ReclaimMode`]):
+//!
+//! * `wsl2024` and `wsl2026`: WSL's guest-side reclaim thread (`autoMemoryReclaim`) in its two
+//!   published generations, as `host-side.md` §3.3 describes them ([`wsl`]);
+//! * `ours` (the default): continuous cold-cache reclaim in small bounded steps that backs off
+//!   on refaults and memory pressure, protects the hot working set and compacts what it freed
+//!   into reportable 2 MiB blocks ([`ours`]).
+//!
+//! # The seam
+//!
+//! A policy is a state machine: it is handed a [`Sample`] (time, memory counters, the root
+//! cgroup's file LRU sizes and refaults, PSI memory, CPU busy time, MGLRU ages where known)
+//! and answers with a [`Plan`]: up to a few [`Action`]s (reclaim N bytes with these options,
+//! compact, drop caches) and the time of the next sample ("sleep until T"). What the actions
+//! did comes back as an [`Outcome`]. A policy does no I/O, reads no clock and is `no_std` +
+//! `alloc`, so the same code runs in the simulator (`hv-sim`, over its guest model), in the
+//! tests (over [`sim::ModelCache`]) and in the guest agent (`hv-reclaim-agent`, over `/proc`
+//! and cgroup files). [`CacheControl`] is the executor side of the seam: [`apply`] runs one
+//! action on it. It is not a kernel driver and does not report free memory (that is
+//! `hv-reporting`).
 //!
 //! # WSL's reclaim thread
 //!
@@ -27,13 +40,20 @@
 
 extern crate alloc;
 
-use alloc::collections::VecDeque;
-
+pub mod ours;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod wsl;
+
+pub use ours::Verdict;
+pub use ours::{Ours, OursConfig};
+pub use wsl::ReclaimThread;
 
 /// Nanoseconds per second (times are nanoseconds since boot).
 pub const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// Bytes per page (the counters in pages are converted with this).
+pub const PAGE: u64 = 4096;
 
 /// WSL's `autoMemoryReclaim` modes (`host-side.md` §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,286 +97,257 @@ pub enum CacheEra {
     Y2026,
 }
 
-/// What a reclaim policy reads from the guest and does to it, in 4 KiB pages.
-///
-/// The simulator implements it over its guest model; a guest agent over `/proc/meminfo`,
-/// the root cgroup's `memory.reclaim`, `drop_caches` and `compact_memory`.
-pub trait CacheControl {
-    /// Online RAM.
-    fn online_pages(&self) -> u64;
-    /// Free RAM.
-    fn free_pages(&self) -> u64;
-    /// Page cache (file-backed pages).
-    fn cache_pages(&self) -> u64;
-    /// Reclaims up to `pages` of page cache, coldest first; returns the pages freed.
-    fn reclaim_cache(&mut self, pages: u64) -> u64;
-    /// Drops the whole page cache (`drop_caches`); returns the pages freed.
-    fn drop_caches(&mut self) -> u64;
-    /// Compacts memory so that freed pages form whole (reportable) blocks.
-    fn compact(&mut self);
+/// The three reclaim modes: WSL's two generations (with their [`CachePolicy`]) and ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum ReclaimMode {
+    /// WSL's 2024 reclaim thread.
+    Wsl2024,
+    /// WSL's 2026 reclaim thread.
+    Wsl2026,
+    /// Continuous cold-cache reclaim ([`Ours`]).
+    #[default]
+    Ours,
 }
 
-const PAGE: u64 = 4096;
-const MB: u64 = 1_000_000;
-const GIB: u64 = 1 << 30;
-
-/// What the thread did on a tick (for tests and counters).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TickOutcome {
-    /// The tick judged the VM idle.
-    pub idle: bool,
-    /// Frames reclaimed or dropped.
-    pub reclaimed: u64,
-    /// Compaction ran.
-    pub compacted: bool,
-}
-
-/// The reclaim thread.
-#[derive(Debug, Clone)]
-pub struct ReclaimThread {
-    policy: CachePolicy,
-    era: CacheEra,
-    report_order: u8,
-    next_tick: u64,
-    last_busy_ns: u64,
-    window: VecDeque<bool>,
-    was_idle: bool,
-    dropped_this_idle: bool,
-    gradual_paused: bool,
-}
-
-impl ReclaimThread {
-    /// A thread for `policy`/`era` starting at boot. `report_order` is the page-reporting order
-    /// (the 2024 code skipped compaction when it was 0).
-    pub fn new(policy: CachePolicy, era: CacheEra, report_order: u8) -> Self {
-        Self {
-            policy,
-            era,
-            report_order,
-            next_tick: Self::period(era),
-            last_busy_ns: 0,
-            window: VecDeque::new(),
-            was_idle: false,
-            dropped_this_idle: false,
-            gradual_paused: false,
+impl ReclaimMode {
+    /// The mode's name (`wsl2024`, `wsl2026`, `ours`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wsl2024 => "wsl2024",
+            Self::Wsl2026 => "wsl2026",
+            Self::Ours => "ours",
         }
     }
 
-    fn period(era: CacheEra) -> u64 {
+    /// The WSL mode of an era.
+    pub fn of_era(era: CacheEra) -> Self {
         match era {
-            CacheEra::Y2024 => 30 * NS_PER_SEC,
-            CacheEra::Y2026 => 10 * NS_PER_SEC,
+            CacheEra::Y2024 => Self::Wsl2024,
+            CacheEra::Y2026 => Self::Wsl2026,
         }
-    }
-
-    fn window_len(&self) -> usize {
-        match (self.era, self.policy) {
-            (CacheEra::Y2026, _) => 12,
-            (CacheEra::Y2024, CachePolicy::Gradual) => 6,
-            (CacheEra::Y2024, _) => 20,
-        }
-    }
-
-    /// Whether the thread runs at all.
-    pub fn active(&self) -> bool {
-        match self.era {
-            CacheEra::Y2026 => self.policy != CachePolicy::Disabled,
-            CacheEra::Y2024 => self.policy != CachePolicy::Disabled || self.report_order != 0,
-        }
-    }
-
-    /// The next tick (`None` if the thread does not run).
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.active().then_some(self.next_tick)
-    }
-
-    /// Runs the tick due at `now`. `busy_ns_total` is the CPU-busy time since boot.
-    pub fn tick<G: CacheControl + ?Sized>(
-        &mut self,
-        now: u64,
-        busy_ns_total: u64,
-        guest: &mut G,
-    ) -> TickOutcome {
-        let period = Self::period(self.era);
-        self.next_tick = now + period;
-        let busy = busy_ns_total.saturating_sub(self.last_busy_ns);
-        self.last_busy_ns = busy_ns_total;
-        // 0.5 % of the interval (one CPU's worth; the model has one busy signal).
-        let idle_sample = busy * 200 <= period;
-        self.window.push_back(idle_sample);
-        while self.window.len() > self.window_len() {
-            self.window.pop_front();
-        }
-        let idle =
-            idle_sample && self.window.len() == self.window_len() && self.window.iter().all(|&b| b);
-        let mut out = TickOutcome {
-            idle,
-            ..TickOutcome::default()
-        };
-        if !idle {
-            self.was_idle = false;
-            self.dropped_this_idle = false;
-            self.gradual_paused = false;
-            return out;
-        }
-        let entering = !self.was_idle;
-        self.was_idle = true;
-        match self.era {
-            CacheEra::Y2026 => {
-                if entering {
-                    out.compacted = true;
-                    guest.compact();
-                }
-                match self.policy {
-                    CachePolicy::Disabled => {}
-                    CachePolicy::Dropcache => {
-                        if !self.dropped_this_idle {
-                            self.dropped_this_idle = true;
-                            out.reclaimed = guest.drop_caches();
-                        }
-                    }
-                    CachePolicy::Gradual => {
-                        let ram = guest.online_pages() * PAGE;
-                        let step = (ram / 32).clamp(256 * MB, 1000 * MB) / PAGE;
-                        let floor = 128 * MB / PAGE;
-                        let above = guest.cache_pages().saturating_sub(floor);
-                        let n = above.min(step);
-                        if n > 0 {
-                            out.reclaimed = guest.reclaim_cache(n);
-                        }
-                    }
-                }
-                if out.reclaimed > 0 {
-                    out.compacted = true;
-                    guest.compact();
-                }
-            }
-            CacheEra::Y2024 => {
-                match self.policy {
-                    CachePolicy::Disabled => {}
-                    CachePolicy::Dropcache => {
-                        if !self.dropped_this_idle {
-                            self.dropped_this_idle = true;
-                            out.reclaimed = guest.drop_caches();
-                        }
-                    }
-                    CachePolicy::Gradual => {
-                        let in_use = (guest.online_pages() - guest.free_pages()) * PAGE;
-                        if self.gradual_paused && in_use > GIB + GIB / 10 {
-                            self.gradual_paused = false;
-                        }
-                        if !self.gradual_paused && in_use > GIB {
-                            let step = in_use * 3 / 100;
-                            if in_use - step < GIB {
-                                self.gradual_paused = true;
-                            } else {
-                                out.reclaimed = guest.reclaim_cache(step / PAGE);
-                            }
-                        }
-                    }
-                }
-                if self.report_order != 0 {
-                    out.compacted = true;
-                    guest.compact();
-                }
-            }
-        }
-        out
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a policy reads: one look at the guest. Sizes are bytes, counters cumulative since
+/// boot. A source that cannot read a field leaves it 0 (or `None`); the policies treat 0 as
+/// "nothing seen".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Sample {
+    /// Time since boot, ns (monotonic).
+    pub now_ns: u64,
+    /// `MemTotal`: online RAM.
+    pub mem_total: u64,
+    /// `MemFree`.
+    pub mem_free: u64,
+    /// Page cache (`memory.stat` `file` of the root cgroup; `Cached` where there is none).
+    pub file: u64,
+    /// `memory.stat` `active_file`.
+    pub active_file: u64,
+    /// `memory.stat` `inactive_file`.
+    pub inactive_file: u64,
+    /// `memory.stat` `workingset_refault_file`: evicted file pages read back, in pages.
+    pub refault_pages: u64,
+    /// `/proc/pressure/memory` `some total=`: time some task stalled on memory, µs.
+    pub psi_some_total_us: u64,
+    /// `/proc/pressure/memory` `some avg10=`, in hundredths of a percent.
+    pub psi_some_avg10: u32,
+    /// CPU busy time summed over all CPUs, ns (`/proc/stat` minus idle and iowait).
+    pub cpu_busy_ns: u64,
+    /// CPUs the busy time is summed over (at least 1).
+    pub cpus: u32,
+    /// MGLRU (`/sys/kernel/mm/lru_gen` on): file bytes in generations older than
+    /// [`OursConfig::cold_age_ns`]. `None` without MGLRU or where it cannot be read.
+    pub cold_file: Option<u64>,
+}
 
-    const S: u64 = NS_PER_SEC;
+/// One thing a policy asks the executor to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "action", rename_all = "snake_case"))]
+pub enum Action {
+    /// Reclaim up to `bytes` of memory through the root cgroup's `memory.reclaim`.
+    Reclaim {
+        /// How much.
+        bytes: u64,
+        /// `swappiness=` argument (0 = file cache only) where the kernel takes it.
+        swappiness: Option<u8>,
+        /// Stop after this long even if less was reclaimed (the executor writes in chunks);
+        /// 0 = no limit.
+        time_limit_ns: u64,
+    },
+    /// `echo level > /proc/sys/vm/drop_caches`.
+    DropCaches {
+        /// 1 = page cache, 3 = page cache and reclaimable slab.
+        level: u8,
+    },
+    /// `echo 1 > /proc/sys/vm/compact_memory`.
+    Compact,
+}
 
-    use crate::sim::ModelCache;
-    use alloc::vec::Vec;
+/// At most this many actions per plan.
+pub const MAX_ACTIONS: usize = 3;
 
-    /// A 2 GiB guest with 64 MiB of kernel memory and 1 GiB of page cache.
-    fn guest_with_cache() -> ModelCache {
-        ModelCache::new(524_288, 16_384, 262_144)
-    }
+/// A policy's answer to a sample: actions to run in order, then sleep until `wake_at_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    actions: [Option<Action>; MAX_ACTIONS],
+    /// When to take the next sample (ns since boot); `None`: the policy runs no more.
+    pub wake_at_ns: Option<u64>,
+}
 
-    /// Ticks an idle thread from `t` for `n` ticks; returns the outcomes.
-    fn idle_ticks(th: &mut ReclaimThread, g: &mut ModelCache, n: usize) -> Vec<TickOutcome> {
-        (0..n)
-            .map(|_| {
-                let t = th.next_deadline().expect("thread runs");
-                th.tick(t, 0, g)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn dropcache_2026_waits_two_minutes_then_drops_once() {
-        let mut g = guest_with_cache();
-        let mut th = ReclaimThread::new(CachePolicy::Dropcache, CacheEra::Y2026, 9);
-        let out = idle_ticks(&mut th, &mut g, 14);
-        // 12 idle samples of 10 s are needed: the 12th tick (t = 120 s) drops.
-        assert!(out[..11].iter().all(|o| !o.idle && o.reclaimed == 0));
-        assert!(out[11].idle && out[11].reclaimed == 262_144 && out[11].compacted);
-        assert!(
-            out[12].idle && out[12].reclaimed == 0,
-            "once per idle period"
-        );
-        assert_eq!(g.cache_pages(), 0);
-    }
-
-    #[test]
-    fn busy_interval_restarts_the_window() {
-        let mut g = guest_with_cache();
-        let mut th = ReclaimThread::new(CachePolicy::Dropcache, CacheEra::Y2026, 9);
-        idle_ticks(&mut th, &mut g, 11);
-        // One busy second in the next interval: not idle, and the window must refill.
-        let t = th.next_deadline().expect("runs");
-        assert!(!th.tick(t, S, &mut g).idle);
-        for _ in 0..11 {
-            let t = th.next_deadline().expect("runs");
-            assert!(!th.tick(t, S, &mut g).idle);
+impl Plan {
+    /// A plan with no actions, waking at `wake`.
+    pub fn sleep(wake: Option<u64>) -> Self {
+        Self {
+            actions: [None; MAX_ACTIONS],
+            wake_at_ns: wake,
         }
-        let t = th.next_deadline().expect("runs");
-        assert!(th.tick(t, S, &mut g).idle);
     }
 
-    #[test]
-    fn gradual_2026_steps_down_to_the_floor() {
-        let mut g = guest_with_cache();
-        let mut th = ReclaimThread::new(CachePolicy::Gradual, CacheEra::Y2026, 9);
-        let out = idle_ticks(&mut th, &mut g, 20);
-        // RAM/32 = 64 MiB is clamped up to 256 MB: 62 500 pages per tick.
-        assert_eq!(out[11].reclaimed, 62_500);
-        let floor = 128 * MB / PAGE;
-        assert_eq!(g.cache_pages(), floor);
-        assert!(out.iter().all(|o| o.reclaimed <= 62_500));
+    /// Appends an action.
+    ///
+    /// # Panics
+    /// If the plan already holds [`MAX_ACTIONS`] (a policy bug, caught by the tests).
+    pub fn push(&mut self, a: Action) {
+        let slot = self
+            .actions
+            .iter_mut()
+            .find(|s| s.is_none())
+            .expect("a plan holds at most MAX_ACTIONS actions");
+        *slot = Some(a);
     }
 
-    #[test]
-    fn disabled_2026_runs_nothing_but_2024_still_compacts() {
-        let th = ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2026, 9);
-        assert_eq!(th.next_deadline(), None);
-        let mut g = guest_with_cache();
-        let mut th = ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2024, 9);
-        let out = idle_ticks(&mut th, &mut g, 21);
-        assert!(out[19].idle && out[19].compacted && out[19].reclaimed == 0);
-        assert_eq!(g.cache_pages(), 262_144);
-        assert_eq!(
-            ReclaimThread::new(CachePolicy::Disabled, CacheEra::Y2024, 0).next_deadline(),
-            None
-        );
+    /// The actions in order.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().flatten()
     }
 
-    #[test]
-    fn gradual_2024_takes_three_percent_of_in_use_until_one_gib() {
-        let mut g = guest_with_cache();
-        let mut th = ReclaimThread::new(CachePolicy::Gradual, CacheEra::Y2024, 9);
-        let out = idle_ticks(&mut th, &mut g, 40);
-        assert!(out[..5].iter().all(|o| o.reclaimed == 0), "3-minute window");
-        let in_use = (262_144 + 16_384) * PAGE;
-        assert_eq!(out[5].reclaimed, in_use * 3 / 100 / PAGE);
-        // It pauses once a step would go under 1 GiB in use.
-        let left = (g.online_pages() - g.free_pages()) * PAGE;
-        assert!((GIB..GIB + GIB / 30).contains(&left), "{left}");
+    /// Whether the plan has no action.
+    pub fn is_empty(&self) -> bool {
+        self.actions[0].is_none()
+    }
+}
+
+/// Why an action failed (the executor's errors, as the policies see them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ActError {
+    /// The kernel could not reclaim all that was asked (`EAGAIN` from `memory.reclaim`).
+    Short,
+    /// Busy or interrupted (`EBUSY`, `EINTR`): try later.
+    Busy,
+    /// The kernel refused the request (`EINVAL`, e.g. an unknown argument).
+    Invalid,
+    /// The interface is missing or not permitted.
+    Unavailable,
+    /// The step's time limit ran out.
+    TimedOut,
+}
+
+/// What one action did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Outcome {
+    /// Bytes freed (as far as the executor knows; `memory.reclaim` does not say, so the agent
+    /// counts what it asked for in the chunks that succeeded).
+    pub freed: u64,
+    /// How long it took, ns (0 in the simulator).
+    pub elapsed_ns: u64,
+    /// The failure, if any (after `freed` bytes).
+    pub error: Option<ActError>,
+}
+
+/// The executor side of the seam: where a policy's actions land. The simulator implements it
+/// over its guest model, the agent over cgroup and `/proc/sys/vm` files, the tests over
+/// [`sim::ModelCache`].
+pub trait CacheControl {
+    /// Reclaims up to `bytes` (file cache first; `swappiness` as `memory.reclaim` takes it),
+    /// giving up after `time_limit_ns` (0 = none).
+    fn reclaim(&mut self, bytes: u64, swappiness: Option<u8>, time_limit_ns: u64) -> Outcome;
+    /// `drop_caches` at `level`.
+    fn drop_caches(&mut self, level: u8) -> Outcome;
+    /// Compacts memory so that freed pages form whole (reportable) blocks.
+    fn compact(&mut self) -> Outcome;
+}
+
+/// Runs one action on `c`.
+pub fn apply<C: CacheControl + ?Sized>(a: &Action, c: &mut C) -> Outcome {
+    match *a {
+        Action::Reclaim {
+            bytes,
+            swappiness,
+            time_limit_ns,
+        } => c.reclaim(bytes, swappiness, time_limit_ns),
+        Action::DropCaches { level } => c.drop_caches(level),
+        Action::Compact => c.compact(),
+    }
+}
+
+/// One of the three policies, chosen at run time: what the simulator and the agent hold.
+#[derive(Debug, Clone)]
+pub enum Reclaimer {
+    /// WSL's thread (either era).
+    Wsl(ReclaimThread),
+    /// Ours.
+    Ours(alloc::boxed::Box<Ours>),
+}
+
+impl Reclaimer {
+    /// The policy of `mode`. `policy` is WSL's sub-mode (ignored by ours), `report_order` the
+    /// page-reporting order (WSL 2024 skipped compaction at 0), `config` ours.
+    pub fn new(
+        mode: ReclaimMode,
+        policy: CachePolicy,
+        report_order: u8,
+        config: OursConfig,
+    ) -> Self {
+        match mode {
+            ReclaimMode::Wsl2024 => {
+                Self::Wsl(ReclaimThread::new(policy, CacheEra::Y2024, report_order))
+            }
+            ReclaimMode::Wsl2026 => {
+                Self::Wsl(ReclaimThread::new(policy, CacheEra::Y2026, report_order))
+            }
+            ReclaimMode::Ours => Self::Ours(alloc::boxed::Box::new(Ours::new(config))),
+        }
+    }
+
+    /// When the first sample is due (`None`: the policy never runs).
+    pub fn next_deadline(&self) -> Option<u64> {
+        match self {
+            Self::Wsl(t) => t.next_deadline(),
+            Self::Ours(o) => o.next_deadline(),
+        }
+    }
+
+    /// The policy's answer to `s`.
+    pub fn step(&mut self, s: &Sample) -> Plan {
+        match self {
+            Self::Wsl(t) => t.step(s),
+            Self::Ours(o) => o.step(s),
+        }
+    }
+
+    /// What an action of the last plan did.
+    pub fn outcome(&mut self, a: &Action, o: &Outcome) {
+        match self {
+            Self::Wsl(_) => {}
+            Self::Ours(p) => p.outcome(a, o),
+        }
+    }
+
+    /// Takes a sample from `sample`, runs the plan on `c` and feeds the outcomes back; returns
+    /// the plan (a convenience for executors that need nothing between the actions).
+    pub fn run<C: CacheControl + ?Sized>(&mut self, s: &Sample, c: &mut C) -> Plan {
+        let plan = self.step(s);
+        for a in plan.actions() {
+            let o = apply(a, c);
+            self.outcome(a, &o);
+        }
+        plan
     }
 }

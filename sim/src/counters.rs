@@ -24,6 +24,8 @@ pub struct Counters {
     pub vmbus_to_guest: u64,
     /// Guest-side counters.
     pub guest: crate::guest::GuestStats,
+    /// Refaults and memory stall (what the reclaim policies read).
+    pub working_set: crate::guest::WorkingSet,
     /// Invariant checks done.
     pub invariant_checks: u64,
     /// Invariant violations (empty in a correct run).

@@ -18,7 +18,7 @@ use super::series::{self, ReclaimMetrics, Sample};
 use super::trace::{SharedLog, TraceLog};
 use super::workload::Workload;
 use core::time::Duration;
-use hv_reclaim::ReclaimThread;
+use hv_reclaim::{OursConfig, Reclaimer};
 use hv_reporting::{EngineConfig, Policy, ReportingEngine};
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -149,13 +149,17 @@ pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
 }
 
 fn label(sc: &Scenario) -> String {
+    let cache = match sc.cache.mode() {
+        hv_reclaim::ReclaimMode::Ours => "ours".to_string(),
+        m if sc.cache.mode.is_some() => format!("{} {}", m.name(), sc.cache.policy.name()),
+        _ => sc.cache.policy.name().to_string(),
+    };
     match sc.reporting.policy {
-        ReportPolicy::Off => format!("no reporting (cache: {})", sc.cache.policy.name()),
+        ReportPolicy::Off => format!("no reporting (cache: {cache})"),
         p => format!(
-            "reporting: {}, order {} (cache: {})",
+            "reporting: {}, order {} (cache: {cache})",
             p.name(),
             sc.reporting.order,
-            sc.cache.policy.name()
         ),
     }
 }
@@ -229,7 +233,12 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         Some(t) => Workload::from_trace(t.clone(), kernel, cfg.seed),
         None => Workload::from_scenario(sc, cfg.seed),
     };
-    let mut reclaim = ReclaimThread::new(sc.cache.policy, sc.cache.era, sc.reporting.order);
+    let mut reclaim = Reclaimer::new(
+        sc.cache.mode(),
+        sc.cache.policy,
+        sc.reporting.order,
+        OursConfig::default(),
+    );
     let end = sc.duration.0;
     let sample_every = sc.sample.0;
     let mut next_sample = 0u64;
@@ -266,9 +275,10 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
         if workload.next_deadline(now).is_some_and(|d| d <= now) {
             workload.run(now, &mut guest);
         }
-        // 2. Reclaim thread.
+        // 2. Reclaim policy: a sample of the guest in, actions on the guest out.
         if reclaim.next_deadline().is_some_and(|d| d <= now) {
-            reclaim.tick(now, busy_ns, &mut guest);
+            let s = guest.reclaim_sample(now, busy_ns);
+            reclaim.run(&s, &mut guest);
         }
         // 3. Frees that should wake the reporting engine (taken even with reporting off, so a
         // pending notification never keeps the loop at this instant).
@@ -342,6 +352,7 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
     let metrics = series::metrics(&samples, mark_ns, &log.borrow().hint_times);
     let mut counters = Counters {
         guest: guest.stats,
+        working_set: guest.ws,
         invariant_checks: checks,
         ..Counters::default()
     };

@@ -55,6 +55,10 @@ struct Entity {
     /// Files: size in pages and last-use stamp.
     size_pages: u64,
     stamp: u64,
+    /// Files: pages evicted and not read back yet (the kernel's shadow entries).
+    evicted: u64,
+    /// Files: reads that found the file cached (two or more: on the active list).
+    hits: u32,
 }
 
 /// Counters the guest keeps.
@@ -97,7 +101,23 @@ pub struct Guest {
     pending_notify: bool,
     /// Counters.
     pub stats: GuestStats,
+    /// Working-set counters the reclaim policies read (refaults, memory stall).
+    pub ws: WorkingSet,
 }
+
+/// What a reclaim policy reads about the working set: the model of `workingset_refault_file`
+/// and of PSI memory `some`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkingSet {
+    /// Evicted file pages read again (every eviction counts, including `drop_caches`, which in
+    /// Linux leaves no shadow entry: the model counts what was lost, the kernel a part of it).
+    pub refault_pages: u64,
+    /// Time tasks stalled reading refaulted pages back, ns ([`REFAULT_STALL_NS`] a page).
+    pub stall_ns: u64,
+}
+
+/// Stall per refaulted 4 KiB page: a read at 400 MB/s.
+pub const REFAULT_STALL_NS: u64 = 10_000;
 
 /// Creates the guest. `online` frames are usable at boot (the rest is offline until
 /// hot-added); `kernel` frames are allocated and written at boot.
@@ -138,6 +158,7 @@ impl Guest {
             notify_order: 9,
             pending_notify: false,
             stats: GuestStats::default(),
+            ws: WorkingSet::default(),
         };
         if online < frames {
             // Take everything, then give back the online part: the rest stays "offline".
@@ -401,6 +422,11 @@ impl Guest {
             let old = self.entities[e as usize].stamp;
             if old != 0 {
                 self.lru.remove(&old);
+                // A read of pages already cached: they go to the active list.
+                let ent = &mut self.entities[e as usize];
+                if from < ent.pages {
+                    ent.hits = ent.hits.saturating_add(1);
+                }
             }
             let ent = &mut self.entities[e as usize];
             ent.stamp = stamp;
@@ -423,6 +449,11 @@ impl Guest {
             self.cache_pages += 1 << o;
             added += 1 << o;
         }
+        let ent = &mut self.entities[e as usize];
+        let refaults = added.min(ent.evicted);
+        ent.evicted -= refaults;
+        self.ws.refault_pages += refaults;
+        self.ws.stall_ns += refaults * REFAULT_STALL_NS;
         added
     }
 
@@ -445,6 +476,7 @@ impl Guest {
                 };
                 self.entities[e as usize].blocks.pop();
                 self.entities[e as usize].pages -= 1 << order;
+                self.entities[e as usize].evicted += 1 << order;
                 self.cache_pages -= 1 << order;
                 self.free_block(pfn, order);
                 freed += 1 << order;
@@ -704,26 +736,104 @@ impl Guest {
     }
 }
 
-/// The reclaim policies (`hv-reclaim`) read and act on the guest model through this: reclaim
-/// by a policy counts as dropped cache, as `drop_caches` and `memory.reclaim` writes do.
+impl Guest {
+    /// `memory.reclaim`'s order: the inactive file list (files not read again while cached)
+    /// least recently used first, then the rest as [`Self::reclaim_cache`] takes it. Counts as
+    /// dropped. Returns the frames freed.
+    pub fn reclaim_inactive_first(&mut self, pages: u64) -> u64 {
+        let inactive: Vec<(u64, u32)> = self
+            .lru
+            .iter()
+            .filter(|&(_, &e)| self.entities.get(e as usize).is_some_and(|x| x.hits == 0))
+            .map(|(&st, &e)| (st, e))
+            .collect();
+        let mut freed = 0;
+        for (stamp, e) in inactive {
+            while freed < pages {
+                let Some(&(pfn, order)) = self.entities[e as usize].blocks.last() else {
+                    break;
+                };
+                let ent = &mut self.entities[e as usize];
+                ent.blocks.pop();
+                ent.pages -= 1 << order;
+                ent.evicted += 1 << order;
+                self.cache_pages -= 1 << order;
+                self.free_block(pfn, order);
+                freed += 1 << order;
+            }
+            if self.entities[e as usize].blocks.is_empty() {
+                self.lru.remove(&stamp);
+                self.entities[e as usize].stamp = 0;
+            }
+            if freed >= pages {
+                break;
+            }
+        }
+        self.stats.dropped_pages += freed;
+        if freed < pages {
+            freed += self.reclaim_cache(pages - freed, true);
+        }
+        freed
+    }
+
+    /// Page-cache frames of files read again while cached (the active file list).
+    pub fn active_file_pages(&self) -> u64 {
+        self.lru
+            .values()
+            .filter_map(|&e| self.entities.get(e as usize))
+            .filter(|e| e.hits > 0)
+            .map(|e| e.pages)
+            .sum()
+    }
+
+    /// What a reclaim policy samples at `now` with `busy_ns` of CPU busy time (one CPU).
+    pub fn reclaim_sample(&self, now: u64, busy_ns: u64) -> hv_reclaim::Sample {
+        let page = hv_reclaim::PAGE;
+        let active = self.active_file_pages();
+        hv_reclaim::Sample {
+            now_ns: now,
+            mem_total: self.online_pages * page,
+            mem_free: self.free_pages() * page,
+            file: self.cache_pages * page,
+            active_file: active * page,
+            inactive_file: (self.cache_pages - active) * page,
+            refault_pages: self.ws.refault_pages,
+            psi_some_total_us: self.ws.stall_ns / 1000,
+            psi_some_avg10: 0,
+            cpu_busy_ns: busy_ns,
+            cpus: 1,
+            cold_file: None,
+        }
+    }
+}
+
+/// The reclaim policies (`hv-reclaim`) act on the guest model through this: reclaim by a
+/// policy counts as dropped cache, as `drop_caches` and `memory.reclaim` writes do; a reclaim
+/// with `swappiness=` takes the inactive list first, as `memory.reclaim` does. It takes no
+/// time in the model (time limits never run out).
 impl hv_reclaim::CacheControl for Guest {
-    fn online_pages(&self) -> u64 {
-        Guest::online_pages(self)
+    fn reclaim(&mut self, bytes: u64, swappiness: Option<u8>, _limit: u64) -> hv_reclaim::Outcome {
+        let want = bytes / hv_reclaim::PAGE;
+        let freed = match swappiness {
+            // WSL's 2024 thread (no `swappiness=`) is modelled as it always was: whole LRU.
+            None => Guest::reclaim_cache(self, want, true),
+            Some(_) => self.reclaim_inactive_first(want),
+        };
+        hv_reclaim::Outcome {
+            freed: freed * hv_reclaim::PAGE,
+            elapsed_ns: 0,
+            error: (freed < want).then_some(hv_reclaim::ActError::Short),
+        }
     }
-    fn free_pages(&self) -> u64 {
-        Guest::free_pages(self)
+    fn drop_caches(&mut self, _level: u8) -> hv_reclaim::Outcome {
+        hv_reclaim::Outcome {
+            freed: Guest::drop_caches(self) * hv_reclaim::PAGE,
+            ..hv_reclaim::Outcome::default()
+        }
     }
-    fn cache_pages(&self) -> u64 {
-        Guest::cache_pages(self)
-    }
-    fn reclaim_cache(&mut self, pages: u64) -> u64 {
-        Guest::reclaim_cache(self, pages, true)
-    }
-    fn drop_caches(&mut self) -> u64 {
-        Guest::drop_caches(self)
-    }
-    fn compact(&mut self) {
+    fn compact(&mut self) -> hv_reclaim::Outcome {
         Guest::compact(self);
+        hv_reclaim::Outcome::default()
     }
 }
 

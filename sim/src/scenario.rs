@@ -189,7 +189,7 @@ impl ReportPolicy {
     }
 }
 
-pub use hv_reclaim::{CacheEra, CachePolicy};
+pub use hv_reclaim::{CacheEra, CachePolicy, ReclaimMode};
 
 /// `[guest]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -260,6 +260,19 @@ pub struct CacheSpec {
     /// `"2024"` or `"2026"` (default).
     #[serde(default)]
     pub era: CacheEra,
+    /// `wsl2024`, `wsl2026` or `ours`; absent: WSL's thread of `era`.
+    #[serde(default)]
+    pub mode: Option<ReclaimMode>,
+    /// Run the three modes (`wsl2024`, `wsl2026`, `ours`) side by side.
+    #[serde(default)]
+    pub compare: bool,
+}
+
+impl CacheSpec {
+    /// The reclaim mode this spec runs.
+    pub fn mode(&self) -> ReclaimMode {
+        self.mode.unwrap_or(ReclaimMode::of_era(self.era))
+    }
 }
 
 /// One timed workload step.
@@ -337,6 +350,21 @@ pub enum Action {
         /// Bytes of files each job reads.
         reads_per_job: ByteSize,
     },
+    /// A hot set: `file` (of `size`) read again every `every` for `over`, each read costing
+    /// `cpu` of CPU time (a small busy signal that keeps the machine from ever being idle).
+    Reread {
+        /// File name.
+        file: String,
+        /// File size (read whole).
+        size: ByteSize,
+        /// Period.
+        every: SimDuration,
+        /// How long the re-reads go on.
+        over: SimDuration,
+        /// CPU busy per read (default 100 ms).
+        #[serde(default = "default_reread_cpu")]
+        cpu: SimDuration,
+    },
     /// Marks the end of the workload: reclaim metrics count from here (default: the end of
     /// the last step).
     Mark,
@@ -344,6 +372,10 @@ pub enum Action {
 
 fn yes() -> bool {
     true
+}
+
+fn default_reread_cpu() -> SimDuration {
+    SimDuration(NS_PER_SEC / 10)
 }
 
 fn one() -> u8 {
@@ -762,6 +794,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "pagecache-drop",
         include_str!("../scenarios/pagecache-drop.toml"),
     ),
+    ("dev-box", include_str!("../scenarios/dev-box.toml")),
+    ("hot-cache", include_str!("../scenarios/hot-cache.toml")),
     (
         "fragmentation",
         include_str!("../scenarios/fragmentation.toml"),

@@ -91,6 +91,20 @@ pub struct Workload {
     trace_file_seq: u64,
     /// Next slice of the spread-out activities.
     next_tick: u64,
+    /// Periodic re-reads of hot sets (not activities: they do not keep the CPU busy between
+    /// reads).
+    periodic: Vec<Periodic>,
+}
+
+/// A hot set read again and again (`reread` step).
+#[derive(Debug)]
+struct Periodic {
+    file: String,
+    pages: u64,
+    every: u64,
+    next: u64,
+    end: u64,
+    cpu: u64,
 }
 
 impl Workload {
@@ -128,6 +142,7 @@ impl Workload {
             busy_until: 0,
             trace_file_seq: 0,
             next_tick: 0,
+            periodic: Vec::new(),
         }
     }
 
@@ -145,6 +160,7 @@ impl Workload {
             busy_until: 0,
             trace_file_seq: 0,
             next_tick: 0,
+            periodic: Vec::new(),
         }
     }
 
@@ -157,6 +173,9 @@ impl Workload {
         if !self.active.is_empty() {
             let tick = self.next_tick.max(now);
             d = Some(d.map_or(tick, |x| x.min(tick)));
+        }
+        if let Some(p) = self.periodic.iter().map(|p| p.next).min() {
+            d = Some(d.map_or(p, |x| x.min(p)));
         }
         if let Some((t, i, _)) = &self.trace {
             if let Some(s) = t.samples.get(*i) {
@@ -182,6 +201,9 @@ impl Workload {
             let (t, action) = self.steps[self.next_step].clone();
             self.next_step += 1;
             self.start(t, action, guest);
+        }
+        if !self.periodic.is_empty() {
+            self.reread(now, guest);
         }
         if now >= self.next_tick || self.next_tick == 0 {
             self.advance(now, guest);
@@ -259,8 +281,34 @@ impl Workload {
                     width: jobs,
                 })));
             }
+            Action::Reread {
+                file,
+                size,
+                every,
+                over,
+                cpu,
+            } => self.periodic.push(Periodic {
+                file,
+                pages: pages(size.0),
+                every: every.0.max(TICK_NS),
+                next: t,
+                end: t + over.0,
+                cpu: cpu.0,
+            }),
             Action::Mark => {}
         }
+    }
+
+    /// Runs the re-reads due at `now`; drops the finished ones.
+    fn reread(&mut self, now: u64, guest: &mut Guest) {
+        for p in &mut self.periodic {
+            if p.next <= now {
+                guest.read_file(&p.file, p.pages, 0, p.pages);
+                self.busy_until = self.busy_until.max(now + p.cpu);
+                p.next = now + p.every;
+            }
+        }
+        self.periodic.retain(|p| p.next <= p.end);
     }
 
     fn advance(&mut self, now: u64, guest: &mut Guest) {

@@ -1,0 +1,585 @@
+//! Our policy: give the cold page cache back continuously, never the hot working set.
+//!
+//! WSL waits for the CPU to be idle and then drops everything (or reclaims in 256 MB–1 GB
+//! steps); on a machine that is never idle it returns nothing, and when it does act it throws
+//! hot cache away with the cold. Meta's Senpai/TMO drives `memory.reclaim` continuously from a
+//! PSI target, and Kata's mem-agent reclaims on a timer gated by PSI; both look only at
+//! pressure, which shows up *after* the working set was hurt. This policy reads what the
+//! kernel already knows about the working set and uses pressure and refaults as the brake:
+//!
+//! * **what is cold**: the inactive file list (`memory.stat` `inactive_file`), or with MGLRU
+//!   the file pages in generations older than [`OursConfig::cold_age_ns`]. The active list is
+//!   the hot working set and forms the **floor**, plus a small inactive reserve (so newly read
+//!   pages can still be promoted) and [`OursConfig::floor`] at least.
+//! * **small bounded steps**: every [`OursConfig::interval_ns`] at most one `memory.reclaim`
+//!   write of `step` bytes (`swappiness=0`: file cache only), `step` doubling from
+//!   [`OursConfig::step_min`] to [`OursConfig::step_max`] while nothing goes wrong, each write
+//!   with a hard time limit ([`OursConfig::time_limit_ns`]).
+//! * **back off on refaults**: evicted file pages read again (`workingset_refault_file`) mean a
+//!   step reached the working set: the step falls back to the minimum, the hot set (the
+//!   active list, which the kernel refills with the refaulted pages) plus twice the refaulted
+//!   bytes becomes the floor (the whole cache when the active list is unknown), held for a
+//!   hold time that doubles on every repeat (up to [`OursConfig::hold_max_ns`]) and then
+//!   lowered by [`OursConfig::probe_step`] per interval.
+//! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
+//!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
+//!   a stall) or in `avg10`: no reclaim this interval, minimum step.
+//! * **stale hot set**: an active list that has not been touched for long is no longer hot,
+//!   but the kernel does not age it without pressure. After a hold time without refaults the
+//!   floor is lowered into the active list by [`OursConfig::probe_step`] per interval; the
+//!   first refault ends the probe.
+//! * **idle**: when the CPUs have been idle (≤ [`OursConfig::idle_busy_ppm`]) for
+//!   [`OursConfig::idle_ns`], nobody is using the cache: the floor drops to zero and the step
+//!   may grow to four times the maximum (what `dropcache` would return, in steps).
+//! * **compaction**: after [`OursConfig::compact_bytes`] were freed (at most once per
+//!   [`OursConfig::compact_min_ns`]), and once when reclaim has caught up, so that freed
+//!   memory forms 2 MiB blocks that free page reporting can return.
+
+use crate::{ActError, Action, NS_PER_SEC, Outcome, Plan, Sample};
+
+const MIB: u64 = 1 << 20;
+
+/// The knobs of [`Ours`]. [`OursConfig::default`] is the production setting;
+/// [`OursConfig::scaled`] divides every time by a factor (the CI version of the QEMU proof).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OursConfig {
+    /// Time between samples.
+    pub interval_ns: u64,
+    /// Smallest reclaim step (and the step after any trouble).
+    pub step_min: u64,
+    /// Largest step; 0 = RAM/64 clamped to 32 MiB … 256 MiB.
+    pub step_max: u64,
+    /// Page cache never taken below this while the machine is in use.
+    pub floor: u64,
+    /// Inactive file cache left above the active list.
+    pub inactive_reserve: u64,
+    /// Stall fraction (PSI memory `some`, parts per million) above which reclaim pauses.
+    pub psi_limit_ppm: u64,
+    /// Refaults up to this many bytes per interval are noise.
+    pub refault_slack: u64,
+    /// First protection time after refaults (doubles on every repeat).
+    pub hold_ns: u64,
+    /// Longest protection time.
+    pub hold_max_ns: u64,
+    /// How far per interval the floor goes into a stale active list.
+    pub probe_step: u64,
+    /// CPU busy fraction (ppm of all CPUs) at or below which an interval is idle.
+    pub idle_busy_ppm: u64,
+    /// Idle this long and the floor drops to zero.
+    pub idle_ns: u64,
+    /// Compact after this much was freed.
+    pub compact_bytes: u64,
+    /// At most one compaction per this long.
+    pub compact_min_ns: u64,
+    /// Hard time limit of one reclaim step.
+    pub time_limit_ns: u64,
+    /// `swappiness=` of the reclaim writes (0: file cache only).
+    pub swappiness: Option<u8>,
+    /// MGLRU: file pages in generations older than this are cold.
+    pub cold_age_ns: u64,
+}
+
+impl Default for OursConfig {
+    fn default() -> Self {
+        Self {
+            interval_ns: 5 * NS_PER_SEC,
+            step_min: 8 * MIB,
+            step_max: 0,
+            floor: 32 * MIB,
+            inactive_reserve: 16 * MIB,
+            psi_limit_ppm: 1000,
+            refault_slack: MIB,
+            hold_ns: 15 * 60 * NS_PER_SEC,
+            hold_max_ns: 2 * 3600 * NS_PER_SEC,
+            probe_step: 4 * MIB,
+            idle_busy_ppm: 5000,
+            idle_ns: 120 * NS_PER_SEC,
+            compact_bytes: 64 * MIB,
+            compact_min_ns: 30 * NS_PER_SEC,
+            time_limit_ns: NS_PER_SEC,
+            swappiness: Some(0),
+            cold_age_ns: 60 * NS_PER_SEC,
+        }
+    }
+}
+
+impl OursConfig {
+    /// The default with every time divided by `factor` (≥ 1); the per-step time limit stays.
+    pub fn scaled(factor: u64) -> Self {
+        let f = factor.max(1);
+        let d = Self::default();
+        Self {
+            interval_ns: d.interval_ns / f,
+            hold_ns: d.hold_ns / f,
+            hold_max_ns: d.hold_max_ns / f,
+            idle_ns: d.idle_ns / f,
+            compact_min_ns: d.compact_min_ns / f,
+            cold_age_ns: d.cold_age_ns / f,
+            ..d
+        }
+    }
+}
+
+/// What the last step decided (for metrics and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Verdict {
+    /// First sample, or the clock did not advance: nothing to compare with.
+    #[default]
+    Baseline,
+    /// Reclaimed a step.
+    Reclaim,
+    /// The cache is at the floor.
+    AtFloor,
+    /// Refaults: backed off.
+    Refaults,
+    /// Memory pressure: backed off.
+    Pressure,
+}
+
+/// The policy's state.
+#[derive(Debug, Clone)]
+pub struct Ours {
+    cfg: OursConfig,
+    next: u64,
+    last: Option<Sample>,
+    step: u64,
+    /// The floor learned from refaults: the cache size when the working set was hit.
+    learned: u64,
+    /// How far the floor goes into the active list.
+    probe: u64,
+    /// The active list is protected until then.
+    quiet_until: u64,
+    hold: u64,
+    idle_since: Option<u64>,
+    freed_since_compact: u64,
+    last_compact: Option<u64>,
+    own_stall_ns: u64,
+    verdict: Verdict,
+}
+
+impl Ours {
+    /// The policy, first sample one interval after boot.
+    pub fn new(cfg: OursConfig) -> Self {
+        Self {
+            cfg,
+            next: cfg.interval_ns,
+            last: None,
+            step: cfg.step_min,
+            learned: 0,
+            probe: 0,
+            quiet_until: cfg.hold_ns,
+            hold: cfg.hold_ns,
+            idle_since: None,
+            freed_since_compact: 0,
+            last_compact: None,
+            own_stall_ns: 0,
+            verdict: Verdict::Baseline,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OursConfig {
+        &self.cfg
+    }
+
+    /// When the next sample is due.
+    pub fn next_deadline(&self) -> Option<u64> {
+        Some(self.next)
+    }
+
+    /// What the last step decided.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The current step size, bytes.
+    pub fn step_bytes(&self) -> u64 {
+        self.step
+    }
+
+    fn step_max(&self, s: &Sample) -> u64 {
+        if self.cfg.step_max != 0 {
+            self.cfg.step_max
+        } else {
+            (s.mem_total / 64).clamp(32 * MIB, 256 * MIB)
+        }
+        .max(self.cfg.step_min)
+    }
+
+    /// The floor (bytes of file cache kept) for `s`.
+    pub fn floor(&self, s: &Sample) -> u64 {
+        if self
+            .idle_since
+            .is_some_and(|t| s.now_ns.saturating_sub(t) >= self.cfg.idle_ns)
+        {
+            return 0;
+        }
+        let hot = match s.cold_file {
+            Some(cold) => s.file.saturating_sub(cold),
+            None => s.active_file,
+        };
+        let hot = hot.saturating_sub(self.probe);
+        (hot + self.cfg.inactive_reserve)
+            .max(self.learned)
+            .max(self.cfg.floor)
+    }
+
+    /// The answer to `s`.
+    pub fn step(&mut self, s: &Sample) -> Plan {
+        let now = s.now_ns;
+        self.next = now + self.cfg.interval_ns;
+        let mut plan = Plan::sleep(Some(self.next));
+        let Some(last) = self.last.replace(*s) else {
+            self.verdict = Verdict::Baseline;
+            return plan;
+        };
+        let dt = now.saturating_sub(last.now_ns);
+        if dt == 0 {
+            self.verdict = Verdict::Baseline;
+            return plan;
+        }
+        let own = core::mem::take(&mut self.own_stall_ns);
+        // CPU: idle intervals in a row.
+        let busy = s.cpu_busy_ns.saturating_sub(last.cpu_busy_ns);
+        let cap = u128::from(dt) * u128::from(s.cpus.max(1));
+        let busy_ppm = (u128::from(busy) * 1_000_000 / cap) as u64;
+        if busy_ppm <= self.cfg.idle_busy_ppm {
+            self.idle_since.get_or_insert(last.now_ns);
+        } else {
+            self.idle_since = None;
+        }
+        // Pressure over the interval, without the agent's own reclaim time.
+        let stall_ns = s
+            .psi_some_total_us
+            .saturating_sub(last.psi_some_total_us)
+            .saturating_mul(1000)
+            .saturating_sub(own);
+        let psi_ppm = (u128::from(stall_ns) * 1_000_000 / u128::from(dt)) as u64;
+        let pressure = psi_ppm > self.cfg.psi_limit_ppm
+            || u64::from(s.psi_some_avg10) * 100 > self.cfg.psi_limit_ppm.max(100);
+        // Refaults since the last sample.
+        let refaulted = s.refault_pages.saturating_sub(last.refault_pages) * crate::PAGE;
+        if refaulted > self.cfg.refault_slack {
+            self.verdict = Verdict::Refaults;
+            self.step = self.cfg.step_min;
+            self.probe = 0;
+            // Refaulted pages are activated by the kernel (short refault distance): where the
+            // active list (or MGLRU's ages) is known it now holds them, and the floor is it
+            // plus twice the refaults; blind to it, the whole cache is the working set.
+            let hot = match s.cold_file {
+                Some(cold) => s.file.saturating_sub(cold),
+                None => s.active_file,
+            };
+            let learned = if hot > 0 {
+                hot + self.cfg.inactive_reserve + 2 * refaulted
+            } else {
+                s.file.saturating_add(refaulted)
+            };
+            self.learned = self.learned.max(learned).min(s.mem_total);
+            self.quiet_until = now + self.hold;
+            self.hold = (self.hold * 2).min(self.cfg.hold_max_ns);
+            return plan;
+        }
+        if pressure {
+            self.verdict = Verdict::Pressure;
+            self.step = self.cfg.step_min;
+            return plan;
+        }
+        if now >= self.quiet_until {
+            // Quiet for a hold time: the learned floor fades and the floor probes the active
+            // list, both slowly.
+            self.learned = self.learned.saturating_sub(self.cfg.probe_step);
+            self.probe += self.cfg.probe_step;
+        }
+        let floor = self.floor(s);
+        let idle = floor == 0;
+        let mut max = self.step_max(s);
+        if idle {
+            max *= 4;
+        }
+        let n = self.step.min(max).min(s.file.saturating_sub(floor));
+        // Compaction of what was freed: rate-limited, and once when caught up.
+        let compact_due = self
+            .last_compact
+            .is_none_or(|t| now - t >= self.cfg.compact_min_ns);
+        if n >= self.cfg.step_min.min(MIB) {
+            self.verdict = Verdict::Reclaim;
+            plan.push(Action::Reclaim {
+                bytes: n,
+                swappiness: self.cfg.swappiness,
+                time_limit_ns: self.cfg.time_limit_ns,
+            });
+            self.step = (self.step * 2).min(max);
+            if compact_due && self.freed_since_compact + n >= self.cfg.compact_bytes {
+                plan.push(Action::Compact);
+            }
+        } else {
+            self.verdict = Verdict::AtFloor;
+            self.step = self.cfg.step_min;
+            if self.freed_since_compact > 0 && compact_due {
+                plan.push(Action::Compact);
+            }
+        }
+        plan
+    }
+
+    /// What an action of the last plan did.
+    pub fn outcome(&mut self, a: &Action, o: &Outcome) {
+        self.own_stall_ns = self.own_stall_ns.saturating_add(o.elapsed_ns);
+        match a {
+            Action::Compact => {
+                self.freed_since_compact = 0;
+                self.last_compact = self.last.map(|s| s.now_ns);
+            }
+            Action::Reclaim { .. } | Action::DropCaches { .. } => {
+                self.freed_since_compact += o.freed;
+                match o.error {
+                    None => {}
+                    // The kernel found less to reclaim, or took too long: smaller steps.
+                    Some(ActError::Short | ActError::TimedOut) => self.step = self.cfg.step_min,
+                    Some(ActError::Busy | ActError::Invalid | ActError::Unavailable) => {
+                        self.step = self.cfg.step_min;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::ModelCache;
+    use crate::{CacheControl, PAGE, Reclaimer};
+
+    const S: u64 = NS_PER_SEC;
+    const MIBP: u64 = MIB / PAGE;
+
+    /// A 4 GiB guest with 256 MiB of other memory, 2 GiB of cold cache and `hot` MiB hot.
+    fn guest(hot_mib: u64) -> ModelCache {
+        let mut g = ModelCache::new(1 << 20, 256 * MIBP, 2048 * MIBP);
+        g.set_hot(hot_mib * MIBP);
+        g
+    }
+
+    /// Runs `p` on `g` until `until` ns with the CPU `busy_ppm` busy; calls `each` after every
+    /// step. Returns the plans' reclaim byte counts.
+    fn run(
+        p: &mut Reclaimer,
+        g: &mut ModelCache,
+        until: u64,
+        busy_ppm: u64,
+        mut each: impl FnMut(u64, &mut ModelCache),
+    ) -> u64 {
+        let mut asked = 0;
+        let mut last = 0;
+        while let Some(t) = p.next_deadline().filter(|&t| t <= until) {
+            g.busy_ns += (t - last) * busy_ppm / 1_000_000;
+            last = t;
+            let s = g.sample(t);
+            let plan = p.run(&s, g);
+            for a in plan.actions() {
+                assert!(
+                    !matches!(a, Action::DropCaches { .. }),
+                    "ours never drops caches"
+                );
+                if let Action::Reclaim {
+                    bytes,
+                    time_limit_ns,
+                    swappiness,
+                } = *a
+                {
+                    assert!(bytes <= 256 * MIB && time_limit_ns > 0 && swappiness == Some(0));
+                    asked += bytes;
+                }
+            }
+            each(t, g);
+        }
+        asked
+    }
+
+    fn ours() -> Reclaimer {
+        Reclaimer::Ours(alloc::boxed::Box::new(Ours::new(OursConfig::default())))
+    }
+
+    #[test]
+    fn a_busy_machine_gets_its_cold_cache_back_within_minutes_and_keeps_the_hot_set() {
+        let mut g = guest(200);
+        let mut p = ours();
+        let cold = g.cache_pages() - g.hot_pages();
+        run(&mut p, &mut g, 300 * S, 30_000, |_, g| {
+            g.reread_hot();
+        });
+        let left_cold = g.cache_pages() - g.hot_pages();
+        assert!(
+            left_cold * 10 < cold,
+            "returned {} of {cold}",
+            cold - left_cold
+        );
+        assert_eq!(g.refaults, 0, "the hot set was not touched");
+        assert_eq!(g.hot_pages(), 200 * MIBP);
+        assert!(g.compactions > 0, "freed memory was compacted");
+    }
+
+    #[test]
+    fn refaults_back_off_and_protect_the_hot_set_for_longer_each_time() {
+        // A 1 GiB hot set the kernel does not see as active (e.g. read once per cycle):
+        // reclaim reaches it, refaults stop it.
+        let mut g = ModelCache::new(1 << 20, 256 * MIBP, 1024 * MIBP);
+        g.set_hot(1024 * MIBP);
+        let mut p = Reclaimer::Ours(alloc::boxed::Box::new(Ours::new(OursConfig {
+            floor: 0,
+            inactive_reserve: 0,
+            ..OursConfig::default()
+        })));
+        // The sample sees no active list at all: only refaults can protect the hot set.
+        struct Blind<'a>(&'a mut ModelCache);
+        impl CacheControl for Blind<'_> {
+            fn reclaim(&mut self, b: u64, sw: Option<u8>, l: u64) -> Outcome {
+                self.0.reclaim(b, sw, l)
+            }
+            fn drop_caches(&mut self, l: u8) -> Outcome {
+                self.0.drop_caches(l)
+            }
+            fn compact(&mut self) -> Outcome {
+                self.0.compact()
+            }
+        }
+        let mut events = alloc::vec::Vec::new();
+        let mut t = 0;
+        while t < 3600 * S {
+            t = p.next_deadline().expect("runs");
+            g.busy_ns += 5 * S / 20;
+            let mut s = g.sample(t);
+            s.active_file = 0;
+            s.inactive_file = s.file;
+            p.run(&s, &mut Blind(&mut g));
+            if t % (20 * S) == 0 {
+                g.reread_hot();
+            }
+            if let Reclaimer::Ours(o) = &p {
+                if o.verdict() == Verdict::Refaults {
+                    events.push(t);
+                }
+            }
+        }
+        assert!(!events.is_empty());
+        // Each protection lasts at least as long as the one before.
+        let gaps: alloc::vec::Vec<u64> = events.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{gaps:?}");
+        assert!(gaps.iter().all(|&g| g >= 15 * 60 * S), "{gaps:?}");
+        // Blind to the active list, it refaults under 10 % of the hot set in the first hour
+        // (most of it the first probe, 8 + 16 + 32 MiB before the first re-read).
+        assert!(g.refaults * 10 < 1024 * MIBP, "{} MiB", g.refaults / MIBP);
+    }
+
+    #[test]
+    fn pressure_pauses_reclaim_but_its_own_reclaim_time_does_not_count() {
+        let mut g = guest(0);
+        let mut p = Ours::new(OursConfig::default());
+        let s0 = g.sample(5 * S);
+        p.step(&s0);
+        // 50 ms of stall in 5 s = 1 %: pause.
+        g.psi_us += 50_000;
+        let plan = p.step(&g.sample(10 * S));
+        assert!(plan.is_empty());
+        assert_eq!(p.verdict(), Verdict::Pressure);
+        // The same stall, all of it the agent's own reclaim write: go on.
+        let plan = p.step(&g.sample(15 * S));
+        assert!(!plan.is_empty());
+        let a = *plan.actions().next().expect("reclaim");
+        p.outcome(
+            &a,
+            &Outcome {
+                freed: 8 * MIB,
+                elapsed_ns: 50_000_000,
+                error: None,
+            },
+        );
+        g.psi_us += 50_000;
+        assert!(!p.step(&g.sample(20 * S)).is_empty());
+        assert_eq!(p.verdict(), Verdict::Reclaim);
+    }
+
+    #[test]
+    fn steps_grow_from_the_minimum_and_fall_back_on_a_short_reclaim() {
+        let mut g = guest(0);
+        let mut p = Ours::new(OursConfig::default());
+        p.step(&g.sample(5 * S));
+        let mut sizes = alloc::vec::Vec::new();
+        for i in 2..8 {
+            let plan = p.step(&g.sample(i * 5 * S));
+            for a in plan.actions() {
+                if let Action::Reclaim { bytes, .. } = a {
+                    sizes.push(*bytes / MIB);
+                }
+                let o = crate::apply(a, &mut g);
+                p.outcome(a, &o);
+            }
+        }
+        assert_eq!(sizes, [8, 16, 32, 64, 64, 64], "RAM/64 = 64 MiB at most");
+        g.fail_next = Some(ActError::Short);
+        let plan = p.step(&g.sample(45 * S));
+        let a = *plan.actions().next().expect("reclaim");
+        let o = crate::apply(&a, &mut g);
+        p.outcome(&a, &o);
+        assert_eq!(p.step_bytes(), 8 * MIB);
+    }
+
+    #[test]
+    fn an_idle_machine_gives_back_everything_like_dropcache() {
+        let mut g = guest(500);
+        let mut p = ours();
+        run(&mut p, &mut g, 600 * S, 0, |_, _| {});
+        assert_eq!(g.cache_pages(), 0, "idle: the floor is zero");
+        // The same machine kept busy keeps its hot set.
+        let mut g = guest(500);
+        let mut p = ours();
+        run(&mut p, &mut g, 600 * S, 20_000, |_, _| {});
+        assert_eq!(g.hot_pages(), 500 * MIBP);
+    }
+
+    #[test]
+    fn a_stale_active_list_is_probed_after_the_hold_time() {
+        let mut g = guest(500);
+        let mut p = ours();
+        // Busy, but the "hot" set is never read: after 15 minutes the floor goes into it.
+        run(&mut p, &mut g, 14 * 60 * S, 20_000, |_, _| {});
+        assert_eq!(g.hot_pages(), 500 * MIBP);
+        run(&mut p, &mut g, 30 * 60 * S, 20_000, |_, _| {});
+        assert!(g.hot_pages() < 300 * MIBP, "{}", g.hot_pages() / MIBP);
+        assert_eq!(g.refaults, 0);
+    }
+
+    #[test]
+    fn mglru_ages_replace_the_active_list() {
+        let g = guest(100);
+        let p = Ours::new(OursConfig::default());
+        let mut s = g.sample(0);
+        s.cold_file = Some(s.file - 700 * MIB);
+        assert_eq!(p.floor(&s), 716 * MIB);
+        s.cold_file = None;
+        assert_eq!(p.floor(&s), 116 * MIB);
+    }
+
+    #[test]
+    fn a_clock_that_does_not_advance_does_nothing() {
+        let g = guest(0);
+        let mut p = Ours::new(OursConfig::default());
+        assert!(p.step(&g.sample(5 * S)).is_empty());
+        assert!(p.step(&g.sample(5 * S)).is_empty());
+        assert!(p.step(&g.sample(3 * S)).is_empty(), "backwards");
+        assert_eq!(p.verdict(), Verdict::Baseline);
+    }
+
+    #[test]
+    fn scaled_divides_times_only() {
+        let c = OursConfig::scaled(10);
+        assert_eq!(c.interval_ns, S / 2);
+        assert_eq!(c.idle_ns, 12 * S);
+        assert_eq!(c.step_min, OursConfig::default().step_min);
+        assert_eq!(c.time_limit_ns, S);
+    }
+}
