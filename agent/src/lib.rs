@@ -12,6 +12,7 @@
 //! It works with any free page reporting driver (hv-dynmem's, `hv_balloon`,
 //! `virtio_balloon`): it only turns page cache into free memory and compacts it; reporting it
 //! to the host is the driver's job.
+#![forbid(unsafe_code)]
 
 use hv_reclaim::{ActError, Action, Outcome, Plan, Reclaimer, Sample};
 use log::{debug, info, warn};
