@@ -510,11 +510,17 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
     if let Some(p) = &a.trace_out {
         write_atomic(p, main.trace_lines.join("\n").as_bytes())?;
     }
+    emit_runs(&runs, a, false)
+}
+
+/// Writes the CSV and plot `a` asks for, prints the runs (JSON, or the summary plus, with
+/// `reclaim_modes`, the reclaim modes' table) and fails on any invariant violation.
+fn emit_runs(runs: &[&RunResult], a: &SimulateArgs, reclaim_modes: bool) -> Result<(), String> {
     if let Some(p) = &a.csv {
-        write_atomic(p, csv(&runs).as_bytes())?;
+        write_atomic(p, csv(runs).as_bytes())?;
     }
     if let Some(p) = &a.plot {
-        write_atomic(p, plot_runs(&runs).as_bytes())?;
+        write_atomic(p, plot_runs(runs).as_bytes())?;
     }
     if a.json {
         let v = serde_json::json!({ "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
@@ -523,7 +529,10 @@ fn simulate(a: &SimulateArgs) -> Result<(), String> {
             serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
         );
     } else {
-        outln!("{}", summary(&runs));
+        outln!("{}", summary(runs));
+        if reclaim_modes {
+            outln!("{}", reclaim_table(runs));
+        }
         if let Some(p) = &a.plot {
             outln!("plot: {}", p.display());
         }
@@ -549,30 +558,7 @@ fn compare_reclaim(sc: &Scenario, a: &SimulateArgs) -> Result<(), String> {
         runs.push(run_one(&s, a.seed, a.check, None, false)?);
     }
     let refs: Vec<&RunResult> = runs.iter().collect();
-    if let Some(p) = &a.csv {
-        write_atomic(p, csv(&refs).as_bytes())?;
-    }
-    if let Some(p) = &a.plot {
-        write_atomic(p, plot_runs(&refs).as_bytes())?;
-    }
-    if a.json {
-        let v = serde_json::json!({ "runs": refs.iter().map(|r| r.to_json()).collect::<Vec<_>>() });
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
-        );
-    } else {
-        outln!("{}", summary(&refs));
-        outln!("{}", reclaim_table(&refs));
-        if let Some(p) = &a.plot {
-            outln!("plot: {}", p.display());
-        }
-    }
-    let violations: usize = runs.iter().map(|r| r.counters.violations.len()).sum();
-    if violations > 0 {
-        return Err(format!("{violations} invariant violations"));
-    }
-    Ok(())
+    emit_runs(&refs, a, true)
 }
 
 /// The reclaim modes' table: GiB·min held above anonymous + kernel memory after the mark,
