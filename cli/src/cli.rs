@@ -91,6 +91,9 @@ enum Command {
         /// Read this file instead of /proc/buddyinfo.
         #[arg(long, value_name = "FILE", requires = "meminfo")]
         buddyinfo: Option<PathBuf>,
+        /// Read this file instead of /proc/zoneinfo (per-zone figures; with --buddyinfo).
+        #[arg(long, value_name = "FILE", requires = "buddyinfo")]
+        zoneinfo: Option<PathBuf>,
     },
     /// Run a command, sampling /proc/meminfo and /proc/buddyinfo, and write a trace that
     /// `simulate --trace` replays.
@@ -637,14 +640,19 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn inspect(json: bool, meminfo: Option<&Path>, buddyinfo: Option<&Path>) -> Result<(), String> {
+fn inspect(
+    json: bool,
+    meminfo: Option<&Path>,
+    buddyinfo: Option<&Path>,
+    zoneinfo: Option<&Path>,
+) -> Result<(), String> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
     let ins = match (meminfo, buddyinfo) {
         (Some(m), Some(b)) => {
-            let mt = std::fs::read_to_string(m)
-                .map_err(|e| format!("cannot read {}: {e}", m.display()))?;
-            let bt = std::fs::read_to_string(b)
-                .map_err(|e| format!("cannot read {}: {e}", b.display()))?;
-            proc::inspect_text(&mt, &bt).map_err(|e| e.to_string())?
+            let zt = zoneinfo.map(read).transpose()?;
+            proc::inspect_zones(&read(m)?, &read(b)?, zt.as_deref()).map_err(|e| e.to_string())?
         }
         _ => proc::inspect_live()?,
     };
@@ -688,7 +696,14 @@ pub fn main() -> ExitCode {
             json,
             meminfo,
             buddyinfo,
-        }) => inspect(*json, meminfo.as_deref(), buddyinfo.as_deref()).map(|()| ExitCode::SUCCESS),
+            zoneinfo,
+        }) => inspect(
+            *json,
+            meminfo.as_deref(),
+            buddyinfo.as_deref(),
+            zoneinfo.as_deref(),
+        )
+        .map(|()| ExitCode::SUCCESS),
         Some(Command::Record {
             out,
             period_ms,

@@ -126,3 +126,57 @@ fn free_memory_the_buddy_lists_do_not_show_is_said() {
     assert_eq!(i.free_mismatch(), None);
     assert!(!i.render().contains("note:"));
 }
+
+#[test]
+fn zoneinfo_gives_per_zone_reportable_and_per_cpu_figures() {
+    use hv_sim::proc::inspect_zones;
+    let zi = fixture("zoneinfo-host.txt");
+    let i = inspect_zones(
+        &fixture("meminfo-host.txt"),
+        &fixture("buddyinfo-host.txt"),
+        Some(&zi),
+    )
+    .expect("parse");
+    let mib = 1u64 << 20;
+    let names: Vec<&str> = i.zones.iter().map(|z| z.zone.as_str()).collect();
+    assert_eq!(names, ["DMA", "DMA32", "Normal"]);
+    let (dma, dma32, normal) = (&i.zones[0], &i.zones[1], &i.zones[2]);
+    // DMA: 3840 free pages, below its gate (low 6 + 32 × 512): skipped, nothing per pass.
+    assert!(!dma.passes_gate);
+    assert_eq!(dma.reportable, 2 * mib + 3 * 4 * mib);
+    assert_eq!(dma.per_pass, 0);
+    // DMA32: 2 order-9 and 752 order-10 blocks; one pass: all 2 + (ceil(752/512)+1) × 32 = 96.
+    assert!(dma32.passes_gate);
+    assert_eq!(dma32.gate, (1411 + 16_384) * 4096);
+    assert_eq!(dma32.reportable, 2 * 2 * mib + 752 * 4 * mib);
+    assert_eq!(dma32.per_pass, 2 * 2 * mib + 96 * 4 * mib);
+    assert_eq!(dma32.pcp, (12 + 340 + 61) * 4096);
+    assert_eq!((dma32.cpus, dma32.pcp_high), (4, 352 * 4096));
+    // Normal: 18 order-9 and 31 order-10 blocks, all within one pass's budget.
+    assert_eq!(normal.reportable, 18 * 2 * mib + 31 * 4 * mib);
+    assert_eq!(normal.per_pass, normal.reportable);
+    assert_eq!(normal.pcp, (1021 + 388 + 2045 + 97) * 4096);
+    assert_eq!(normal.managed, (6_171_021 - 3840 - 782_000) * 4096);
+    let text = i.render();
+    assert!(
+        text.contains("below gate") && text.contains("per-CPU lists"),
+        "{text}"
+    );
+
+    // The same through the command line.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = succeeds(
+        hv_dynmem()
+            .args(["inspect", "--json", "--meminfo"])
+            .arg(dir.join("meminfo-host.txt"))
+            .arg("--buddyinfo")
+            .arg(dir.join("buddyinfo-host.txt"))
+            .arg("--zoneinfo")
+            .arg(dir.join("zoneinfo-host.txt")),
+    );
+    let j: Inspection = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(j.zones, i.zones);
+    // A malformed file names its line.
+    let bad = hv_sim::proc::ZoneInfo::parse("Node 0, zone DMA\n  pages free x\n").unwrap_err();
+    assert_eq!((bad.file, bad.line), ("zoneinfo", 2));
+}

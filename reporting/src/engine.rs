@@ -512,6 +512,14 @@ impl ReportingEngine {
                         return false;
                     }
                     let zi = mem.zone_info(p.zone);
+                    if zi.free_pages == 0 && zi.min_wmark == 0 && zi.low_wmark == 0 {
+                        // No managed memory (e.g. a Normal zone whose RAM is all hot-add
+                        // space not yet online): nothing to report and nothing a free could
+                        // lift above the gate, so not a gate skip.
+                        p.zone += 1;
+                        self.pass = Some(p);
+                        continue;
+                    }
                     let gate = zi
                         .low_wmark
                         .saturating_add((REPORTING_CAPACITY as u64) << min_order);

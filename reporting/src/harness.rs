@@ -1,7 +1,8 @@
 //! "Nothing lost": a guest-memory model that checks every discard against live data
 //! (feature `sim`).
 //!
-//! [`GuestMemory`] pairs the reference [`BuddyAllocator`] (the guest's allocator) with
+//! [`GuestMemory`] pairs the reference buddy allocator (the guest's allocator: one
+//! [`BuddyAllocator`](crate::BuddyAllocator) per zone, in a [`ZonedAllocator`]) with
 //! [`SimHypervisor`] (the host) and models what every frame *holds*:
 //!
 //! * the guest writes data with [`touch`](GuestMemory::touch): the frame gets a new version
@@ -29,10 +30,11 @@ use core::time::Duration;
 
 use hvcall::sim::SimHypervisor;
 
-use crate::buddy::{Allocation, BuddyAllocator, BuddyError, Freed, Watermarks};
+use crate::buddy::{Allocation, BuddyError, Freed, Watermarks};
 use crate::engine::ReportingEngine;
 use crate::hyperv::HvReporter;
 use crate::types::{Extent, ReportError};
+use crate::zone::{AllocMark, ZoneKind, ZoneSpan, ZonedAllocator};
 
 /// Contents of a frame after the host discarded it.
 pub const POISON: u64 = 0xDEAD_DEAD_DEAD_DEAD;
@@ -92,7 +94,7 @@ pub struct GuestStats {
 
 /// The guest memory model. See the [module docs](self).
 pub struct GuestMemory {
-    alloc: BuddyAllocator,
+    alloc: ZonedAllocator,
     hv: SimHypervisor,
     /// What each frame holds (version number or [`POISON`]).
     content: Vec<u64>,
@@ -125,28 +127,40 @@ impl GuestMemory {
 
     /// Like [`new`](Self::new) with explicit watermarks.
     pub fn with_watermarks(frames: u64, wmark: Watermarks) -> Result<Self, BuddyError> {
-        let alloc = BuddyAllocator::with_watermarks(0, frames, wmark)?;
-        let n = frames as usize;
-        Ok(Self {
+        Ok(Self::from_allocator(ZonedAllocator::single(
+            0, frames, wmark,
+        )?))
+    }
+
+    /// A guest whose RAM is cut into `zones` (see [`crate::zone::zone_spans`]), all free, with
+    /// Linux's per-zone watermarks. Frames in holes between zones exist for the hypervisor
+    /// (backed until discarded) but are never allocated.
+    pub fn with_zones(zones: &[ZoneSpan]) -> Result<Self, BuddyError> {
+        Ok(Self::from_allocator(ZonedAllocator::new(zones)?))
+    }
+
+    fn from_allocator(alloc: ZonedAllocator) -> Self {
+        let n = alloc.end_pfn() as usize;
+        Self {
             alloc,
-            hv: SimHypervisor::new(frames),
+            hv: SimHypervisor::new(n as u64),
             content: vec![0; n],
             expected: vec![0; n],
             flags: vec![0; n],
             version: 0,
             violations: Vec::new(),
             stats: GuestStats::default(),
-        })
+        }
     }
 
     /// The guest's allocator (the engine's [`FreeMemory`](crate::FreeMemory)).
-    pub fn allocator(&self) -> &BuddyAllocator {
+    pub fn allocator(&self) -> &ZonedAllocator {
         &self.alloc
     }
 
     /// The guest's allocator, mutable. Allocate and free through
     /// [`alloc`](Self::alloc) / [`free`](Self::free) instead, or the model loses track.
-    pub fn allocator_mut(&mut self) -> &mut BuddyAllocator {
+    pub fn allocator_mut(&mut self) -> &mut ZonedAllocator {
         &mut self.alloc
     }
 
@@ -180,23 +194,65 @@ impl GuestMemory {
     /// [`remainder_order`](Allocation::remainder_order), pass it to
     /// [`ReportingEngine::notify_free`].
     pub fn alloc(&mut self, order: u8) -> Result<Allocation, BuddyError> {
-        let a = self.alloc.allocate(order)?;
-        for i in self.frames(a.pfn, order) {
+        self.alloc_in(order, AllocMark::None, ZoneKind::Normal)
+            .map(|(_, a)| a)
+    }
+
+    /// [`alloc`](Self::alloc) through the zonelist: the first zone up to `highest` (highest
+    /// first) that passes the watermark check at `mark`. Returns the zone index too.
+    pub fn alloc_in(
+        &mut self,
+        order: u8,
+        mark: AllocMark,
+        highest: ZoneKind,
+    ) -> Result<(usize, Allocation), BuddyError> {
+        let (z, a) = self.alloc.allocate_in(order, mark, highest)?;
+        self.revive(a.pfn, order);
+        Ok((z, a))
+    }
+
+    /// [`alloc`](Self::alloc) from zone `zone` only (no watermark check).
+    pub fn alloc_from(&mut self, zone: usize, order: u8) -> Result<Allocation, BuddyError> {
+        let a = self.alloc.allocate_from(zone, order)?;
+        self.revive(a.pfn, order);
+        Ok(a)
+    }
+
+    fn revive(&mut self, pfn: u64, order: u8) {
+        for i in self.frames(pfn, order) {
             self.flags[i] = LIVE;
             self.expected[i] = 0;
         }
-        Ok(a)
     }
 
     /// Free a block (its data is dead). Returns the merged block: notify the engine with its
     /// order.
     pub fn free(&mut self, pfn: u64, order: u8) -> Result<Freed, BuddyError> {
-        let freed = self.alloc.free(pfn, order)?;
+        let (_, freed) = self.alloc.free(pfn, order)?;
+        self.park(pfn, order);
+        Ok(freed)
+    }
+
+    /// The guest gave up the data of (`pfn`, `order`) but the block stays allocated in the
+    /// buddy allocator (a per-CPU free list holds it): its frames are dead. The reporting
+    /// engine never sees such a block (it is on no free list).
+    pub fn park(&mut self, pfn: u64, order: u8) {
         for i in self.frames(pfn, order) {
             self.flags[i] = 0;
             self.expected[i] = 0;
         }
-        Ok(freed)
+    }
+
+    /// A parked block is handed out again (an allocation served from a per-CPU list): its
+    /// frames are live and fresh.
+    pub fn unpark(&mut self, pfn: u64, order: u8) {
+        self.revive(pfn, order);
+    }
+
+    /// A parked block goes back to the buddy allocator (per-CPU list drained). Returns the
+    /// merged block.
+    pub fn free_parked(&mut self, pfn: u64, order: u8) -> Result<Freed, BuddyError> {
+        self.alloc.free(pfn, order).map(|(_, f)| f)
     }
 
     /// The guest reads then writes frame `pfn` (which must be allocated): the read checks the

@@ -5,6 +5,9 @@
 //! * [`buddy`] — a reference buddy allocator (4 KiB frames, orders 0–10) with Linux's
 //!   per-free-block *reported* flag. The simulator uses it as the guest's allocator; a Rust
 //!   kernel could adopt it. It implements [`FreeMemory`].
+//! * [`zone`] — DMA / DMA32 / Normal zones, each a buddy allocator, with Linux's per-zone
+//!   watermarks, lowmem reserves and zone fallback order ([`ZonedAllocator`], also a
+//!   [`FreeMemory`]).
 //! * [`engine`] — the page-reporting engine with Linux's semantics (IDLE/REQUESTED/ACTIVE, 2 s
 //!   delay, 32 blocks per batch, per-list budget, zone watermark gate, isolation while a batch is
 //!   being reported, put-back at the tail) over the [`FreeMemory`] trait, plus a second policy
@@ -56,8 +59,10 @@ pub mod engine;
 pub mod harness;
 pub mod hyperv;
 mod types;
+pub mod zone;
 
 pub use buddy::BuddyAllocator;
 pub use engine::{EngineConfig, EngineState, Policy, ReportingEngine};
 pub use hyperv::{HvReporter, HvReporterConfig};
 pub use types::*;
+pub use zone::{ZoneKind, ZonedAllocator};

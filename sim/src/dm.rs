@@ -75,7 +75,7 @@ impl GuestMemory for OsView<'_> {
         if start < self.boot_pages || self.added.iter().any(|&(s, e)| start < e && s < end) {
             return Err(AddMemoryError::AlreadyExists);
         }
-        if end > self.guest.buddy().nr_frames() {
+        if end > self.guest.buddy().end_pfn() {
             return Err(AddMemoryError::Failed);
         }
         self.added.push((start, end));
@@ -149,8 +149,11 @@ impl DmSide {
             }
             HostMode::Hyperv => {
                 let mut cfg = HostConfig::new(Policy::HyperV(params), boot);
-                cfg.hot_add_base = boot.next_multiple_of(BLOCK_PAGES);
-                cfg.hot_add_pages = frames.saturating_sub(cfg.hot_add_base);
+                // Hot-add space follows the boot RAM (above 4 GiB once the boot RAM or the
+                // maximum reaches the low-memory boundary; see `layout`).
+                let layout = sc.layout();
+                cfg.hot_add_base = layout.hot_add_pfn.next_multiple_of(BLOCK_PAGES);
+                cfg.hot_add_pages = layout.end_pfn.saturating_sub(cfg.hot_add_base);
                 cfg
             }
         };
@@ -163,7 +166,7 @@ impl DmSide {
             host_ch: bus.host(),
             added: Vec::new(),
             synced: RangeSet::new(),
-            boot_pages: boot,
+            boot_pages: sc.layout().hot_add_pfn,
             last_now: 0,
             events: Vec::new(),
             refused_frees: 0,

@@ -140,6 +140,9 @@ pub fn scenario_for_trace(t: &RecordedTrace) -> Scenario {
             memory: ByteSize(total.max(256 << 20)),
             kernel: ByteSize(kernel.div_ceil(PAGE) * PAGE),
             anon_order: 9,
+            cpus: 2,
+            low_memory: None,
+            kernel_low: ByteSize(0),
         },
         host: HostSpec::default(),
         reporting: ReportingSpec::default(),
@@ -196,17 +199,21 @@ impl Progress {
 
 /// Runs `sc` with `cfg`.
 pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
-    let frames = sc.guest.memory.0 / PAGE;
+    let layout = sc.layout();
     let kernel = sc.guest.kernel.0.div_ceil(PAGE);
     let log: SharedLog = Rc::new(RefCell::new(TraceLog {
         keep_lines: cfg.record_trace,
         ..TraceLog::default()
     }));
     let mut host = Host::new(sc, cfg.check_invariants, log.clone())?;
-    let online = host.boot_online_frames();
-    let mut guest = Guest::new(frames, online, kernel, sc.guest_anon_order(), |hv| {
-        host.setup_hypervisor(hv)
-    });
+    let mut guest = Guest::with_layout(
+        &layout,
+        kernel,
+        sc.guest.kernel_low.0.div_ceil(PAGE).min(kernel),
+        sc.guest_anon_order(),
+        sc.guest.cpus,
+        |hv| host.setup_hypervisor(hv),
+    );
     host.probe(&mut guest);
     let policy = match sc.reporting.policy {
         ReportPolicy::Off => None,

@@ -2,6 +2,10 @@
 //! cache with LRU reclaim, `drop_caches`, compaction, and balloon/hot-add hooks for the DM
 //! driver.
 //!
+//! Memory is cut into zones ([`super::layout`]): allocations walk the zonelist (Normal, then
+//! DMA32, then DMA) with Linux's per-zone watermark check, and small (and THP) blocks pass
+//! through per-CPU lists ([`super::pcp`]) on their way in and out of the buddy allocator.
+//!
 //! Every allocated block has an owner (kernel, a process, a cached file, the balloon, or
 //! "offline" for RAM not yet hot-added) recorded on its head frame, so blocks can be migrated
 //! by compaction. The guest's memory is the reporting crate's "nothing lost" harness
@@ -9,9 +13,12 @@
 //! hypervisor, with a version number per written frame, so any discard of live data is caught
 //! with its frame number.
 
+use super::layout::MemoryLayout;
+use super::pcp::PerCpuLists;
 use hv_reporting::FreeMemory;
-use hv_reporting::buddy::{BuddyAllocator, BuddyError};
+use hv_reporting::buddy::BuddyError;
 use hv_reporting::harness::GuestMemory as Harness;
+use hv_reporting::zone::{AllocMark, DMA_END_PFN, ZoneKind, ZonedAllocator};
 use hvcall::sim::SimHypervisor;
 use std::collections::{BTreeMap, HashMap};
 use std::prelude::rust_2024::*;
@@ -99,6 +106,14 @@ pub struct Guest {
     /// Freed blocks whose merged order was at or above this are reported to the caller.
     notify_order: u8,
     pending_notify: bool,
+    /// Where the RAM sits.
+    layout: MemoryLayout,
+    /// Per-CPU page lists.
+    pcp: PerCpuLists,
+    /// The CPU the current operation runs on.
+    cpu: u32,
+    /// Scratch: blocks a per-CPU list gives back.
+    pcp_out: Vec<(u64, u8)>,
     /// Counters.
     pub stats: GuestStats,
     /// Working-set counters the reclaim policies read (refaults, memory stall).
@@ -122,9 +137,10 @@ pub const REFAULT_STALL_NS: u64 = 10_000;
 /// Creates the guest. `online` frames are usable at boot (the rest is offline until
 /// hot-added); `kernel` frames are allocated and written at boot.
 impl Guest {
-    /// A guest of `frames` 4 KiB frames, of which the first `online` are online at boot and
-    /// `kernel` are taken by the kernel; anonymous memory is allocated in blocks of `anon_order`.
-    /// `setup` sets up the host's backing before the guest writes anything.
+    /// A guest of `frames` 4 KiB frames in one run from frame 0 (no hole), of which the first
+    /// `online` are online at boot and `kernel` are taken by the kernel; 2 CPUs; anonymous
+    /// memory is allocated in blocks of `anon_order`. `setup` sets up the host's backing
+    /// before the guest writes anything.
     pub fn new(
         frames: u64,
         online: u64,
@@ -132,12 +148,34 @@ impl Guest {
         anon_order: u8,
         setup: impl FnOnce(&mut SimHypervisor),
     ) -> Self {
-        let mem = Harness::new(frames).expect("guest size validated by the scenario");
-        let n = frames as usize;
-        let mut mem = mem;
+        Self::with_layout(
+            &MemoryLayout::flat(frames, online),
+            kernel,
+            0,
+            anon_order,
+            2,
+            setup,
+        )
+    }
+
+    /// A guest laid out as `layout` with `cpus` CPUs. `kernel` frames are taken at boot:
+    /// `kernel_low` of them at the bottom of `ZONE_DMA32` (the kernel image, bounce buffers),
+    /// the rest top-down from the end of the boot RAM (memblock's direction).
+    pub fn with_layout(
+        layout: &MemoryLayout,
+        kernel: u64,
+        kernel_low: u64,
+        anon_order: u8,
+        cpus: u32,
+        setup: impl FnOnce(&mut SimHypervisor),
+    ) -> Self {
+        let mut mem =
+            Harness::with_zones(&layout.zones).expect("guest size validated by the scenario");
+        let n = layout.end_pfn as usize;
         setup(mem.hypervisor_mut());
         // The setup's discards happened before any guest data existed.
         mem.absorb_discards();
+        let zones = layout.zones.len();
         let mut g = Self {
             mem,
             owner: std::vec![O_NONE; n],
@@ -150,73 +188,141 @@ impl Guest {
             offline: Vec::new(),
             balloon: BTreeMap::new(),
             anon_order: anon_order.min(10),
-            online_pages: frames,
+            online_pages: layout.boot_frames(),
             anon_pages: 0,
             cache_pages: 0,
             kernel_pages: 0,
             balloon_pages: 0,
             notify_order: 9,
             pending_notify: false,
+            layout: layout.clone(),
+            pcp: PerCpuLists::new(cpus, zones, anon_order.min(10) == 9),
+            cpu: 0,
+            pcp_out: Vec::new(),
             stats: GuestStats::default(),
             ws: WorkingSet::default(),
         };
-        if online < frames {
-            // Take everything, then give back the online part: the rest stays "offline".
-            let mut all = Vec::new();
-            for order in (0..=10u8).rev() {
-                while let Ok(pfn) = g.alloc_raw(order) {
-                    all.push((pfn, order));
-                }
-            }
-            for (pfn, order) in all {
-                if pfn + (1 << order) <= online {
-                    let _ = g.mem.free(pfn, order);
-                } else if pfn >= online {
-                    g.set_owner(pfn, O_OFFLINE, g.offline.len());
-                    g.offline.push((pfn, order));
-                } else {
-                    // Straddles the boundary: split by freeing and re-taking in order 0 pieces.
-                    let _ = g.mem.free(pfn, order);
-                    let mut rest = Vec::new();
-                    while let Ok(p) = g.alloc_raw(0) {
-                        rest.push(p);
-                    }
-                    for p in rest {
-                        if p < online {
-                            let _ = g.mem.free(p, 0);
-                        } else {
-                            g.set_owner(p, O_OFFLINE, g.offline.len());
-                            g.offline.push((p, 0));
-                        }
-                    }
-                }
-            }
-            g.online_pages = online;
-            g.mem
-                .allocator_mut()
-                .set_watermarks(hv_reporting::buddy::Watermarks::linux_like(online));
-        }
-        let mut left = kernel;
-        while left > 0 {
-            let order = (63 - left.leading_zeros()).min(10) as u8;
-            let Ok(pfn) = g.alloc_raw(order) else { break };
-            g.set_owner(pfn, O_KERNEL, g.kernel.len());
-            g.kernel.push((pfn, order));
-            g.write(pfn, 1 << order);
-            g.kernel_pages += 1 << order;
-            left -= 1 << order;
-        }
+        g.boot(kernel, kernel_low);
         g
     }
 
+    /// Boot: take every block, then give back what is neither kernel nor offline.
+    fn boot(&mut self, kernel: u64, kernel_low: u64) {
+        let low_start = self
+            .layout
+            .ram
+            .first()
+            .map_or(0, |&(s, _)| s.max(DMA_END_PFN));
+        let low = (low_start, low_start + kernel_low);
+        // Top-down from the end of the boot RAM.
+        let mut high = Vec::new();
+        let mut left = kernel.saturating_sub(kernel_low);
+        for &(s, n) in self.layout.ram.iter().rev() {
+            let e = (s + n).min(self.layout.boot_end_pfn);
+            if e <= s || left == 0 {
+                continue;
+            }
+            let take = left.min(e - s);
+            high.push((e - take, e));
+            left -= take;
+        }
+        let boot_end = self.layout.boot_end_pfn;
+        let class = |p: u64| -> u8 {
+            if p >= boot_end {
+                2
+            } else if (p >= low.0 && p < low.1) || high.iter().any(|&(a, b)| p >= a && p < b) {
+                1
+            } else {
+                0
+            }
+        };
+        let mut all = Vec::new();
+        for z in 0..self.mem.allocator().len() {
+            for order in (0..=10u8).rev() {
+                while let Ok(a) = self.mem.alloc_from(z, order) {
+                    all.push((a.pfn, order));
+                }
+            }
+        }
+        // Split blocks that straddle a class boundary into single frames (only that block's
+        // frames are free while it is split).
+        let mut pieces = Vec::with_capacity(all.len());
+        for (pfn, order) in all {
+            let c = class(pfn);
+            if (pfn..pfn + (1 << order)).all(|p| class(p) == c) {
+                pieces.push((pfn, order, c));
+                continue;
+            }
+            let z = self.mem.allocator().zone_of(pfn).unwrap_or(0);
+            let _ = self.mem.free(pfn, order);
+            while let Ok(a) = self.mem.alloc_from(z, 0) {
+                pieces.push((a.pfn, 0, class(a.pfn)));
+            }
+        }
+        for (pfn, order, c) in pieces {
+            match c {
+                0 => {
+                    let _ = self.mem.free(pfn, order);
+                }
+                1 => {
+                    self.set_owner(pfn, O_KERNEL, self.kernel.len());
+                    self.kernel.push((pfn, order));
+                    self.write(pfn, 1 << order);
+                    self.kernel_pages += 1 << order;
+                }
+                _ => {
+                    self.set_owner(pfn, O_OFFLINE, self.offline.len());
+                    self.offline.push((pfn, order));
+                }
+            }
+        }
+        self.update_managed();
+    }
+
+    /// Managed pages per zone (online RAM), watermarks, reserves and per-CPU limits.
+    fn update_managed(&mut self) {
+        let zones = self.mem.allocator().len();
+        let mut offline = std::vec![0u64; zones];
+        for &(p, o) in &self.offline {
+            if let Some(z) = self.mem.allocator().zone_of(p) {
+                offline[z] += 1 << o;
+            }
+        }
+        for (z, off) in offline.into_iter().enumerate() {
+            let frames = self.mem.allocator().zone(z).nr_frames();
+            let a = self.mem.allocator_mut();
+            a.set_managed_pages(z, frames - off);
+        }
+        for z in 0..zones {
+            let a = self.mem.allocator();
+            let (m, low) = (a.managed_pages(z), a.zone(z).watermarks().low);
+            self.pcp.update_zone(z, m, low);
+        }
+    }
+
+    /// The memory layout.
+    pub fn layout(&self) -> &MemoryLayout {
+        &self.layout
+    }
+
+    /// The per-CPU page lists.
+    pub fn pcp(&self) -> &PerCpuLists {
+        &self.pcp
+    }
+
+    /// Frames on per-CPU lists (free to the guest, invisible to reporting).
+    pub fn pcp_pages(&self) -> u64 {
+        self.pcp.pages()
+    }
+
     /// The guest's allocator (the reporting engine's `FreeMemory`).
-    pub fn buddy(&self) -> &BuddyAllocator {
+    pub fn buddy(&self) -> &ZonedAllocator {
         self.mem.allocator()
     }
 
     /// The guest's allocator, mutable (for the reporting engine only: allocate and free
     /// through the guest's own operations).
-    pub fn buddy_mut(&mut self) -> &mut BuddyAllocator {
+    pub fn buddy_mut(&mut self) -> &mut ZonedAllocator {
         self.mem.allocator_mut()
     }
 
@@ -238,6 +344,71 @@ impl Guest {
             self.pending_notify = true;
         }
         Ok(a.pfn)
+    }
+
+    /// [`Self::alloc_raw`] from zone `zone` only.
+    fn alloc_raw_in(&mut self, zone: usize, order: u8) -> Result<u64, BuddyError> {
+        let a = self.mem.alloc_from(zone, order)?;
+        if a.remainder_order.is_some_and(|o| o >= self.notify_order) {
+            self.pending_notify = true;
+        }
+        Ok(a.pfn)
+    }
+
+    /// One block of `order` through the zonelist (Normal → DMA32 → DMA), from the first zone
+    /// that passes the watermark check at `mark`; orders the per-CPU lists keep come from the
+    /// current CPU's list, refilled with a batch from the buddy allocator when empty.
+    fn alloc_page(&mut self, order: u8, mark: AllocMark) -> Option<u64> {
+        let cpu = self.cpu;
+        for z in (0..self.mem.allocator().len()).rev() {
+            if !self
+                .mem
+                .allocator()
+                .watermark_ok(z, order, mark, ZoneKind::Normal)
+            {
+                continue;
+            }
+            if !self.pcp.allowed(order) {
+                if let Ok(p) = self.alloc_raw_in(z, order) {
+                    return Some(p);
+                }
+                continue;
+            }
+            if let Some(p) = self.pcp.take(cpu, z, order) {
+                self.mem.unpark(p, order);
+                return Some(p);
+            }
+            for _ in 0..self.pcp.refill_count(z, order) {
+                let Ok(p) = self.alloc_raw_in(z, order) else {
+                    break;
+                };
+                self.mem.park(p, order);
+                self.pcp.add_refilled(cpu, z, p, order);
+            }
+            if let Some(p) = self.pcp.take(cpu, z, order) {
+                self.mem.unpark(p, order);
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Gives every block on the per-CPU lists back to the buddy allocator (`drain_all_pages`).
+    pub fn drain_pcp(&mut self) {
+        let mut out = core::mem::take(&mut self.pcp_out);
+        self.pcp.drain(None, &mut out);
+        self.free_drained(&mut out);
+        self.pcp_out = out;
+    }
+
+    fn free_drained(&mut self, out: &mut Vec<(u64, u8)>) {
+        for (p, o) in out.drain(..) {
+            if let Ok(f) = self.mem.free_parked(p, o) {
+                if f.order >= self.notify_order {
+                    self.pending_notify = true;
+                }
+            }
+        }
     }
 
     /// The guest writes `pages` frames from `pfn` (each gets fresh data; the host backs it).
@@ -280,7 +451,28 @@ impl Guest {
         }
     }
 
+    /// Frees a block of a process or the page cache: through the current CPU's per-CPU list
+    /// for the orders it keeps, else straight to the buddy allocator.
     fn free_block(&mut self, pfn: u64, order: u8) {
+        let zone = self.mem.allocator().zone_of(pfn);
+        match zone {
+            Some(z)
+                if self.pcp.allowed(order)
+                    && self.mem.allocator().allocated_order(pfn) == Some(order) =>
+            {
+                self.set_owner(pfn, O_NONE, 0);
+                self.mem.park(pfn, order);
+                let mut out = core::mem::take(&mut self.pcp_out);
+                self.pcp.free(self.cpu, z, pfn, order, &mut out);
+                self.free_drained(&mut out);
+                self.pcp_out = out;
+            }
+            _ => self.free_direct(pfn, order),
+        }
+    }
+
+    /// Frees a block straight to the buddy allocator (balloon, hot-add, boot).
+    fn free_direct(&mut self, pfn: u64, order: u8) {
         self.set_owner(pfn, O_NONE, 0);
         if let Ok(f) = self.mem.free(pfn, order) {
             if f.order >= self.notify_order {
@@ -309,9 +501,9 @@ impl Guest {
     pub fn balloon_pages(&self) -> u64 {
         self.balloon_pages
     }
-    /// Free frames (on the free lists or isolated for reporting).
+    /// Free frames (on the free lists, isolated for reporting, or on per-CPU lists).
     pub fn free_pages(&self) -> u64 {
-        self.mem.allocator().free_pages() + self.mem.allocator().isolated_pages()
+        self.mem.allocator().free_pages() + self.mem.allocator().isolated_pages() + self.pcp.pages()
     }
 
     fn entity(&mut self, name: &str, is_file: bool) -> u32 {
@@ -339,18 +531,23 @@ impl Guest {
             self.reclaim_cache(want.max(256), false);
         }
         for o in (0..=order).rev() {
-            if self.mem.allocator().free_pages() < wm.min + (1 << o) {
-                continue;
-            }
-            if let Ok(pfn) = self.alloc_raw(o) {
+            if let Some(pfn) = self
+                .alloc_page(o, AllocMark::Low)
+                .or_else(|| self.alloc_page(o, AllocMark::Min))
+            {
                 return Some((pfn, o));
             }
         }
-        // Direct reclaim, then one more try at order 0.
+        // Slow path: reclaim a batch (the zones of the zonelist may be short while the total
+        // is not), drain the per-CPU lists as the kernel does after direct reclaim, retry.
         if self.cache_pages > 0 {
-            self.reclaim_cache(1 << order, false);
-            if let Ok(pfn) = self.alloc_raw(0) {
-                return Some((pfn, 0));
+            let want = (wm.high + (1 << order)).saturating_sub(self.mem.allocator().free_pages());
+            self.reclaim_cache(want.max(256), false);
+            self.drain_pcp();
+            for o in (0..=order).rev() {
+                if let Some(pfn) = self.alloc_page(o, AllocMark::Min) {
+                    return Some((pfn, o));
+                }
             }
         }
         self.stats.alloc_stalls += 1;
@@ -361,6 +558,7 @@ impl Guest {
     /// Returns how many frames it got (less when memory ran out).
     pub fn alloc_anon(&mut self, process: &str, pages: u64, touch: bool) -> u64 {
         let e = self.entity(process, false);
+        self.cpu = e % self.pcp.cpus();
         let mut got = 0;
         while got < pages {
             let left = pages - got;
@@ -388,6 +586,7 @@ impl Guest {
         let Some(&e) = self.by_name.get(&std::format!("proc:{process}")) else {
             return 0;
         };
+        self.cpu = e % self.pcp.cpus();
         let limit = pages.unwrap_or(u64::MAX);
         let mut freed = 0;
         while freed < limit {
@@ -416,6 +615,7 @@ impl Guest {
     /// the cache of most file systems) and written. Returns the frames newly cached.
     pub fn read_file(&mut self, name: &str, size_pages: u64, from: u64, pages: u64) -> u64 {
         let e = self.entity(name, true);
+        self.cpu = e % self.pcp.cpus();
         self.stamp += 1;
         let stamp = self.stamp;
         {
@@ -496,6 +696,7 @@ impl Guest {
 
     /// `drop_caches`: frees the whole page cache.
     pub fn drop_caches(&mut self) -> u64 {
+        self.cpu = 0;
         self.reclaim_cache(u64::MAX, true)
     }
 
@@ -504,11 +705,17 @@ impl Guest {
     /// Stops when only whole pageblocks are left to allocate from. Returns frames moved.
     pub fn compact(&mut self) -> u64 {
         self.stats.compactions += 1;
+        // A block on a per-CPU list would pin its pageblock: the model drains them first.
+        self.drain_pcp();
         let frames = self.owner.len() as u64;
         // Candidate pageblocks: partly free, only movable blocks in use; emptiest first.
         let mut cands: Vec<(u64, u64)> = Vec::new();
         let mut pb = 0;
         while pb + PAGEBLOCK <= frames {
+            if !self.layout.is_ram(pb) {
+                pb += PAGEBLOCK;
+                continue;
+            }
             if let Some((used, movable_only)) = self.pageblock_usage(pb) {
                 if movable_only && used > 0 && used <= PAGEBLOCK / 2 {
                     cands.push((used, pb));
@@ -531,6 +738,7 @@ impl Guest {
                 continue;
             }
             let inside_free = PAGEBLOCK - used;
+            let zone = self.mem.allocator().zone_of(pb).unwrap_or(0);
             if small_free.saturating_sub(inside_free)
                 < used + self.mem.allocator().watermarks().low.min(4096)
             {
@@ -541,8 +749,8 @@ impl Guest {
             let mut used_blocks = Vec::new();
             let mut p = pb;
             while p < pb + PAGEBLOCK {
-                if let Some(fb) = self.mem.allocator().free_block_at(0, p) {
-                    if self.mem.allocator_mut().isolate(0, p, fb.order).is_ok() {
+                if let Some(fb) = self.mem.allocator().free_block_at(zone, p) {
+                    if self.mem.allocator_mut().isolate(zone, p, fb.order).is_ok() {
                         isolated.push((p, fb.order));
                     }
                     p += 1 << fb.order;
@@ -553,7 +761,7 @@ impl Guest {
                     // Being reported right now: leave this pageblock alone.
                     let _ = o;
                     for (q, qo) in isolated {
-                        self.mem.allocator_mut().put_back(0, q, qo, false);
+                        self.mem.allocator_mut().put_back(zone, q, qo, false);
                     }
                     continue 'blocks;
                 } else {
@@ -561,7 +769,7 @@ impl Guest {
                 }
             }
             for (from, order) in used_blocks {
-                let Ok(to) = self.alloc_raw(order) else {
+                let Ok(to) = self.alloc_raw_in(zone, order) else {
                     break;
                 };
                 let owner = self.owner.get(from as usize).copied().unwrap_or(O_NONE);
@@ -581,20 +789,25 @@ impl Guest {
                 self.set_owner(to, owner, slot);
                 self.set_owner(from, O_NONE, 0);
                 if let Ok(f) = self.mem.free(from, order) {
-                    if self.mem.allocator_mut().isolate(0, f.pfn, f.order).is_ok() {
+                    if self
+                        .mem
+                        .allocator_mut()
+                        .isolate(zone, f.pfn, f.order)
+                        .is_ok()
+                    {
                         isolated.push((f.pfn, f.order));
                     }
                 }
                 moved += 1 << order;
             }
             for (q, qo) in isolated {
-                self.mem.allocator_mut().put_back(0, q, qo, false);
+                self.mem.allocator_mut().put_back(zone, q, qo, false);
             }
             if let Some(fb) = self
                 .mem
                 .allocator()
-                .free_block_at(0, pb & !1023)
-                .or_else(|| self.mem.allocator().free_block_at(0, pb))
+                .free_block(pb & !1023)
+                .or_else(|| self.mem.allocator().free_block(pb))
             {
                 if fb.order >= self.notify_order {
                     self.pending_notify = true;
@@ -611,12 +824,12 @@ impl Guest {
         if self
             .mem
             .allocator()
-            .free_block_at(0, pb)
+            .free_block(pb)
             .is_some_and(|f| f.order >= 9)
             || self
                 .mem
                 .allocator()
-                .free_block_at(0, pb & !1023)
+                .free_block(pb & !1023)
                 .is_some_and(|f| f.order >= 10)
         {
             return None;
@@ -625,7 +838,7 @@ impl Guest {
         let mut movable = true;
         let mut p = pb;
         while p < pb + PAGEBLOCK {
-            if let Some(fb) = self.mem.allocator().free_block_at(0, p) {
+            if let Some(fb) = self.mem.allocator().free_block(p) {
                 p += 1 << fb.order;
             } else if let Some(o) = self
                 .mem
@@ -698,7 +911,7 @@ impl Guest {
             self.online_pages += n;
             if entry.is_some_and(|back| back >= 1 << order) {
                 self.balloon.remove(&head);
-                self.free_block(head, order);
+                self.free_direct(head, order);
             }
             p += n;
         }
@@ -714,7 +927,7 @@ impl Guest {
             if p >= pfn && p + (1 << o) <= pfn + pages {
                 self.online_pages += 1 << o;
                 done += 1 << o;
-                self.free_block(p, o);
+                self.free_direct(p, o);
             } else {
                 keep.push((p, o));
             }
@@ -723,10 +936,7 @@ impl Guest {
             self.set_owner(p, O_OFFLINE, i);
         }
         self.offline = keep;
-        let online = self.online_pages;
-        self.mem
-            .allocator_mut()
-            .set_watermarks(hv_reporting::buddy::Watermarks::linux_like(online));
+        self.update_managed();
         done
     }
 
@@ -938,6 +1148,45 @@ mod tests {
         assert_eq!(g.buddy().allocated_order(pfn), None);
         // Frames never ballooned are refused and counted.
         assert_eq!(g.balloon_free(pfn, 4), 4);
+    }
+
+    #[test]
+    fn allocations_prefer_normal_and_frees_leave_blocks_on_per_cpu_lists() {
+        // 4 GiB laid out as QEMU `pc` does: 3 GiB below 4 GiB, 1 GiB above.
+        let l = MemoryLayout::new(1 << 20, 1 << 20, 3 << 18).unwrap();
+        let mut g = Guest::with_layout(&l, 16_384, 0, 9, 2, |_| {});
+        assert_eq!(g.buddy().len(), 3);
+        // Boot memory is taken top-down: from the top of Normal.
+        assert_eq!(g.buddy().zone(2).free_pages(), (1 << 18) - 16_384);
+        // 512 MiB fits in Normal; 1 GiB more spills into DMA32 once Normal is at its low
+        // watermark.
+        assert_eq!(g.alloc_anon("a", 1 << 17, true), 1 << 17);
+        assert_eq!(g.buddy().zone(1).free_pages(), (3 << 18) - 4096);
+        assert_eq!(g.alloc_anon("a", 1 << 18, true), 1 << 18);
+        let n = g.buddy().zone(2);
+        assert!(
+            n.free_pages() <= n.watermarks().low + 1024,
+            "Normal drained to its low mark"
+        );
+        assert!(g.buddy().zone(1).free_pages() < (3 << 18) - 4096 - 100_000);
+        g.free_anon("a", None);
+        // DMA32's per-CPU high (its low watermark over 2 CPUs) holds up to two 2 MiB blocks
+        // (bulk frees grow while nothing is allocated, so how many stay depends on the count);
+        // Normal's is below 512 pages, so every THP free there gives one block back: one stays
+        // (the spare of the allocation's last refill of two).
+        let (high, batch) = g.pcp().limits(1);
+        assert!(high > 1024 && high < 1536, "high {high}");
+        assert_eq!(batch, 63);
+        assert!(g.pcp().limits(2).0 < 512);
+        assert_eq!(g.pcp().zone_pages(2), 512);
+        assert!(g.pcp().zone_pages(1) < high);
+        assert_eq!(accounted(&g), 1 << 20);
+        g.buddy().check_invariants().expect("allocator");
+        assert!(g.harness().violations().is_empty());
+        // Draining gives them back.
+        g.drain_pcp();
+        assert_eq!(g.pcp_pages(), 0);
+        assert_eq!(g.free_pages(), (1 << 20) - 16_384);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::counters::Counters;
 use super::dm::DmSide;
 use super::guest::Guest;
 pub use super::hv::host_discard;
+use super::layout::MemoryLayout;
 use super::scenario::{HostMode, Scenario};
 use super::trace::{Recording, SharedLog};
 use core::time::Duration;
@@ -42,7 +43,7 @@ pub struct Host {
     notes: Vec<String>,
     dm: Option<DmSide>,
     boot_online: u64,
-    frames: u64,
+    layout: MemoryLayout,
     wsl2: bool,
 }
 
@@ -50,11 +51,8 @@ impl Host {
     /// Sets up the host for `sc`. Call [`Host::setup_hypervisor`] on the guest's hypervisor
     /// before the guest writes anything, then [`Host::probe`].
     pub fn new(sc: &Scenario, check: bool, log: SharedLog) -> Result<Self, HostError> {
-        let frames = sc.guest.memory.0 / 4096;
-        let boot_online = match sc.host.mode {
-            HostMode::Wsl2 => frames,
-            HostMode::Hyperv => sc.host.startup.map_or(frames, |s| s.0 / 4096),
-        };
+        let boot_online = sc.boot_frames();
+        let layout = sc.layout();
         let dm = Some(DmSide::new(sc, log.clone()).map_err(HostError::Dm)?);
         Ok(Self {
             reporter: HvReporter::with_state(
@@ -66,23 +64,20 @@ impl Host {
             notes: Vec::new(),
             dm,
             boot_online,
-            frames,
+            layout,
             wsl2: sc.host.mode == HostMode::Wsl2,
         })
     }
 
     /// The host's initial backing: WSL2 backs nothing (deferred commit); Hyper-V backs the
-    /// startup memory only.
+    /// startup memory only. The MMIO hole is never backed.
     pub fn setup_hypervisor(&self, hv: &mut SimHypervisor) {
-        host_discard(
-            hv,
-            &[(
-                self.boot_online.min(self.frames),
-                self.frames - self.boot_online.min(self.frames),
-            )],
-        );
+        let l = &self.layout;
+        host_discard(hv, &[(l.boot_end_pfn, l.end_pfn - l.boot_end_pfn)]);
+        // The MMIO hole is not RAM: nothing backs it.
+        host_discard(hv, &l.holes());
         if self.wsl2 {
-            host_discard(hv, &[(0, self.frames)]);
+            host_discard(hv, &[(0, l.end_pfn)]);
         }
     }
 

@@ -11,7 +11,7 @@
 //! is not linked by the kernel module. See `docs/simulator.md`.
 //!
 //! Modules, in the one direction data flows: [`engine`] → [`host`] → [`dm`] → ([`guest`],
-//! [`trace`], [`scenario`]); [`workload`], [`proc`], [`rng`], [`series`], [`counters`],
+//! [`trace`], [`scenario`]); [`guest`] → ([`layout`], [`pcp`]); [`workload`], [`proc`], [`rng`], [`series`], [`counters`],
 //! [`plot`] and [`hv`] depend on nothing above them.
 #![forbid(unsafe_code)]
 
@@ -21,6 +21,8 @@ pub mod engine;
 pub mod guest;
 pub mod host;
 pub mod hv;
+pub mod layout;
+pub mod pcp;
 pub mod plot;
 pub mod proc;
 pub mod rng;

@@ -1,8 +1,11 @@
-//! `/proc/meminfo` and `/proc/buddyinfo` parsing, `inspect` and `record`.
+//! `/proc/meminfo`, `/proc/buddyinfo` and `/proc/zoneinfo` parsing, `inspect` and `record`.
 //!
 //! `inspect` answers, for the machine it runs on: for each reporting order 0–10, how much free
 //! memory free page reporting could hand back right now (free blocks of that order or larger),
-//! and how much page cache `drop_caches` would free. `record` samples both files while a real
+//! and how much page cache `drop_caches` would free. With `/proc/zoneinfo` it also shows, per
+//! zone, what reporting at order 9 could return now (nothing while the zone is below its
+//! low watermark + 32 blocks), how much one pass may report (the per-list budgets), and what
+//! sits on the per-CPU lists (which reporting never sees). `record` samples both files while a real
 //! command runs and writes a trace that `simulate --trace` replays.
 
 use serde::{Deserialize, Serialize};
@@ -203,6 +206,153 @@ impl BuddyInfo {
     }
 }
 
+/// One zone of `/proc/zoneinfo` (the fields `inspect` uses; pages of 4 KiB).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfoEntry {
+    /// NUMA node.
+    pub node: u32,
+    /// Zone name.
+    pub zone: String,
+    /// `pages free`.
+    pub free: u64,
+    /// `min` watermark.
+    pub min: u64,
+    /// `low` watermark.
+    pub low: u64,
+    /// `high` watermark.
+    pub high: u64,
+    /// `managed` pages.
+    pub managed: u64,
+    /// Per CPU: (`count`, `high`, `batch`) of its page list.
+    pub pcp: Vec<(u64, u64, u64)>,
+}
+
+/// `/proc/zoneinfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneInfo {
+    /// Every zone, in file order.
+    pub zones: Vec<ZoneInfoEntry>,
+}
+
+impl ZoneInfo {
+    /// Parses the text of `/proc/zoneinfo` (per-node statistics are skipped).
+    pub fn parse(text: &str) -> Result<Self, ProcError> {
+        let mut zones: Vec<ZoneInfoEntry> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let err = |message: String| ProcError {
+                file: "zoneinfo",
+                line: i + 1,
+                message,
+            };
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("Node") {
+                let (node, rest) = rest
+                    .split_once(',')
+                    .ok_or_else(|| err("missing `,` after the node".into()))?;
+                let node: u32 = node
+                    .trim()
+                    .parse()
+                    .map_err(|_| err(format!("bad node number {:?}", node.trim())))?;
+                let zone = rest
+                    .trim_start()
+                    .strip_prefix("zone")
+                    .map(str::trim)
+                    .filter(|z| !z.is_empty())
+                    .ok_or_else(|| err("missing `zone NAME`".into()))?;
+                zones.push(ZoneInfoEntry {
+                    node,
+                    zone: zone.to_string(),
+                    ..ZoneInfoEntry::default()
+                });
+                continue;
+            }
+            let Some(z) = zones.last_mut() else {
+                if t.is_empty() {
+                    continue;
+                }
+                return Err(err("data before the first `Node N, zone NAME`".into()));
+            };
+            let mut parts = t.split_whitespace();
+            let (Some(key), Some(val)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let num = |v: &str| -> Result<u64, ProcError> {
+                v.parse()
+                    .map_err(|_| err(format!("{key}: value {v:?} is not a number")))
+            };
+            match (key, val) {
+                ("pages", "free") => {
+                    let v = parts
+                        .next()
+                        .ok_or_else(|| err("pages free: missing value".into()))?;
+                    z.free = num(v)?;
+                }
+                ("min", v) => z.min = num(v)?,
+                ("low", v) => z.low = num(v)?,
+                ("high", v) => z.high = num(v)?,
+                ("managed", v) => z.managed = num(v)?,
+                ("cpu:", _) => z.pcp.push((0, 0, 0)),
+                ("count:", v) => {
+                    let n = num(v)?;
+                    if let Some(c) = z.pcp.last_mut() {
+                        c.0 = n;
+                    }
+                }
+                ("high:", v) => {
+                    let n = num(v)?;
+                    if let Some(c) = z.pcp.last_mut() {
+                        c.1 = n;
+                    }
+                }
+                ("batch:", v) => {
+                    let n = num(v)?;
+                    if let Some(c) = z.pcp.last_mut() {
+                        c.2 = n;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if zones.is_empty() {
+            return Err(ProcError {
+                file: "zoneinfo",
+                line: 1,
+                message: "no zones".into(),
+            });
+        }
+        Ok(Self { zones })
+    }
+}
+
+/// What one zone could give back now (from `/proc/zoneinfo` and `/proc/buddyinfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneReport {
+    /// NUMA node.
+    pub node: u32,
+    /// Zone name.
+    pub zone: String,
+    /// Managed bytes.
+    pub managed: u64,
+    /// Free bytes on the buddy lists.
+    pub free: u64,
+    /// The reporting gate in bytes: low watermark + 32 blocks of order 9.
+    pub gate: u64,
+    /// Free bytes in blocks of order ≥ 9 (what reporting at order 9 could hand back; some of
+    /// it may be reported already — `/proc` does not say which).
+    pub reportable: u64,
+    /// Whether the zone passes the gate now (else reporting skips it).
+    pub passes_gate: bool,
+    /// Most one `linux` pass may report in this zone: per order ≥ 9,
+    /// (ceil(nr_free / 512) + 1) × 32 blocks, at most what is free.
+    pub per_pass: u64,
+    /// Bytes on the per-CPU lists (all CPUs): free, but never reported.
+    pub pcp: u64,
+    /// CPUs with a list in this zone.
+    pub cpus: usize,
+    /// `high` of the first CPU's list, in bytes.
+    pub pcp_high: u64,
+}
+
 /// What `inspect` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inspection {
@@ -220,12 +370,69 @@ pub struct Inspection {
     pub reportable_by_order: Vec<u64>,
     /// Free bytes on the buddy free lists (`/proc/buddyinfo`, all orders and zones).
     pub buddy_free: u64,
+    /// Per zone, with `/proc/zoneinfo` (empty without it).
+    #[serde(default)]
+    pub zones: Vec<ZoneReport>,
 }
 
 /// Builds the inspection from the two files' contents.
 pub fn inspect_text(meminfo: &str, buddyinfo: &str) -> Result<Inspection, ProcError> {
+    inspect_zones(meminfo, buddyinfo, None)
+}
+
+/// Reporting order `inspect`'s per-zone figures use (Linux's default, the pageblock order).
+const ZONE_ORDER: usize = 9;
+
+fn zone_report(z: &ZoneInfoEntry, b: &BuddyInfo) -> ZoneReport {
+    let counts = b
+        .zones
+        .iter()
+        .find(|bz| bz.node == z.node && bz.zone == z.zone)
+        .map_or(&[][..], |bz| bz.free.as_slice());
+    let page = 4096u64;
+    let gate = z.low + (32 << ZONE_ORDER);
+    let mut reportable = 0u64;
+    let mut per_pass = 0u64;
+    for (o, &n) in counts.iter().enumerate().skip(ZONE_ORDER) {
+        let block = page << o;
+        reportable = reportable.saturating_add(n.saturating_mul(block));
+        let budget_blocks = (n.div_ceil(512) + 1) * 32;
+        per_pass = per_pass.saturating_add(n.min(budget_blocks).saturating_mul(block));
+    }
+    let passes_gate = z.free > gate;
+    ZoneReport {
+        node: z.node,
+        zone: z.zone.clone(),
+        managed: z.managed * page,
+        free: z.free * page,
+        gate: gate * page,
+        reportable,
+        passes_gate,
+        per_pass: if passes_gate { per_pass } else { 0 },
+        pcp: z.pcp.iter().map(|c| c.0).sum::<u64>() * page,
+        cpus: z.pcp.len(),
+        pcp_high: z.pcp.first().map_or(0, |c| c.1) * page,
+    }
+}
+
+/// Builds the inspection from `/proc/meminfo`, `/proc/buddyinfo` and, if given,
+/// `/proc/zoneinfo`.
+pub fn inspect_zones(
+    meminfo: &str,
+    buddyinfo: &str,
+    zoneinfo: Option<&str>,
+) -> Result<Inspection, ProcError> {
     let m = MemInfo::parse(meminfo)?;
     let b = BuddyInfo::parse(buddyinfo)?;
+    let zones = match zoneinfo {
+        Some(t) => ZoneInfo::parse(t)?
+            .zones
+            .iter()
+            .filter(|z| z.managed > 0)
+            .map(|z| zone_report(z, &b))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(Inspection {
         total: m.get("MemTotal"),
         free: m.get("MemFree"),
@@ -234,16 +441,18 @@ pub fn inspect_text(meminfo: &str, buddyinfo: &str) -> Result<Inspection, ProcEr
         droppable_cache: m.droppable_cache(),
         reportable_by_order: (0..=MAX_ORDER).map(|o| b.free_at_or_above(o)).collect(),
         buddy_free: b.free_at_or_above(0),
+        zones,
     })
 }
 
-/// Reads the live `/proc` files of this machine.
+/// Reads the live `/proc` files of this machine (`/proc/zoneinfo` too when readable).
 pub fn inspect_live() -> Result<Inspection, String> {
     let m = std::fs::read_to_string("/proc/meminfo")
         .map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
     let b = std::fs::read_to_string("/proc/buddyinfo")
         .map_err(|e| format!("cannot read /proc/buddyinfo: {e}"))?;
-    inspect_text(&m, &b).map_err(|e| e.to_string())
+    let z = std::fs::read_to_string("/proc/zoneinfo").ok();
+    inspect_zones(&m, &b, z.as_deref()).map_err(|e| e.to_string())
 }
 
 /// Bytes as a short human string (`1.50 GiB`).
@@ -332,6 +541,35 @@ impl Inspection {
                 human(4096 << o),
                 human(*bytes)
             );
+        }
+        if !self.zones.is_empty() {
+            let _ = writeln!(
+                s,
+                "per zone, reporting at order 9 (gate: low watermark + 32 blocks):"
+            );
+            let _ = writeln!(
+                s,
+                "  zone        managed        free   reportable   one pass   per-CPU lists (high per CPU)"
+            );
+            for z in &self.zones {
+                let pass = if z.passes_gate {
+                    human(z.per_pass)
+                } else {
+                    "below gate".to_string()
+                };
+                let _ = writeln!(
+                    s,
+                    "  {:<8} {:>10}  {:>10}  {:>11}  {:>9}   {} on {} CPUs ({})",
+                    z.zone,
+                    human(z.managed),
+                    human(z.free),
+                    human(z.reportable),
+                    pass,
+                    human(z.pcp),
+                    z.cpus,
+                    human(z.pcp_high)
+                );
+            }
         }
         s
     }

@@ -204,6 +204,22 @@ pub struct GuestSpec {
     /// single 4 KiB pages (slower to simulate, more fragmentation).
     #[serde(default = "default_order")]
     pub anon_order: u8,
+    /// Virtual CPUs: each has its own per-CPU page lists (default 2).
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    /// The low-memory boundary: RAM below 4 GiB ends here and the rest starts at 4 GiB
+    /// (default per host mode: 3968 MiB for `wsl2` and `hyperv`; QEMU `pc` uses 3 GiB).
+    #[serde(default)]
+    pub low_memory: Option<ByteSize>,
+    /// The part of `kernel` placed at the bottom of `ZONE_DMA32` (kernel image, swiotlb
+    /// bounce buffers); the rest is taken top-down from the end of the boot RAM, as memblock
+    /// allocates (default 0).
+    #[serde(default)]
+    pub kernel_low: ByteSize,
+}
+
+fn default_cpus() -> u32 {
+    2
 }
 
 fn default_kernel() -> ByteSize {
@@ -531,7 +547,9 @@ fn key_in_table(src: &str, from: usize, message: &str) -> Option<String> {
     if message.contains("variant") {
         return Some("do".to_string());
     }
-    const SIZES: [&str; 6] = [
+    const SIZES: [&str; 8] = [
+        "low_memory",
+        "kernel_low",
         "size",
         "job_min",
         "job_max",
@@ -582,6 +600,35 @@ impl Scenario {
     /// The anonymous allocation order (clamped to 0..=10).
     pub fn guest_anon_order(&self) -> u8 {
         self.guest.anon_order.min(10)
+    }
+
+    /// The low-memory boundary in bytes: `[guest] low_memory`, or the host mode's default.
+    pub fn low_memory(&self) -> u64 {
+        self.guest.low_memory.map_or(
+            match self.host.mode {
+                HostMode::Wsl2 | HostMode::Hyperv => crate::layout::HYPERV_LOW_MEMORY,
+            },
+            |b| b.0,
+        )
+    }
+
+    /// Frames present at boot (WSL2: all; Hyper-V: the startup memory).
+    pub fn boot_frames(&self) -> u64 {
+        let frames = self.guest.memory.0 / 4096;
+        match self.host.mode {
+            HostMode::Wsl2 => frames,
+            HostMode::Hyperv => self.host.startup.map_or(frames, |s| s.0 / 4096),
+        }
+    }
+
+    /// Where the guest's RAM sits and its zones.
+    pub fn layout(&self) -> crate::layout::MemoryLayout {
+        crate::layout::MemoryLayout::new(
+            self.guest.memory.0 / 4096,
+            self.boot_frames(),
+            self.low_memory() / 4096,
+        )
+        .expect("validated: memory is at least 256 MiB")
     }
 
     /// Parses and validates a scenario. `source_name` is used in error messages.
@@ -664,6 +711,26 @@ impl Scenario {
             return Err(top(
                 "kernel",
                 "kernel memory must be less than half the guest memory".to_string(),
+            ));
+        }
+        if !(1..=256).contains(&self.guest.cpus) {
+            return Err(top(
+                "cpus",
+                format!("cpus must be 1..=256, not {}", self.guest.cpus),
+            ));
+        }
+        if let Some(l) = self.guest.low_memory {
+            if l.0 < 256 * MIB || l.0 > (4 << 30) || l.0 % (4 << 20) != 0 {
+                return Err(top(
+                    "low_memory",
+                    "low_memory must be a multiple of 4MiB between 256MiB and 4GiB".to_string(),
+                ));
+            }
+        }
+        if self.guest.kernel_low.0 > self.guest.kernel.0 {
+            return Err(top(
+                "kernel_low",
+                "kernel_low must not exceed kernel".to_string(),
             ));
         }
         if self.guest.anon_order > 10 {
@@ -801,6 +868,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/fragmentation.toml"),
     ),
     ("hyperv-dm", include_str!("../scenarios/hyperv-dm.toml")),
+    (
+        "alloc-free-4g",
+        include_str!("../scenarios/alloc-free-4g.toml"),
+    ),
 ];
 
 /// Loads a built-in scenario by name, or a scenario file by path.
