@@ -213,7 +213,11 @@ def summarize(scenario, policy, scale, dur, files, rss, ev, out):
     s["psi_some_avg10_peak"] = psi_peak
     s["psi_some_avg10_peak_after_fill"] = psi_peak_run
     if "agent-cpu-ticks" in ev:
-        s["agent_cpu_s"] = int(ev["agent-cpu-ticks"][1].split()[0]) / 100
+        f = ev["agent-cpu-ticks"][1].split()
+        s["agent_cpu_s"] = int(f[0]) / 100
+        if len(f) >= 5 and f[1] == "utime":
+            # stime includes the kernel's reclaim and compaction, done in the writer's context.
+            s["agent_user_s"], s["agent_sys_s"] = int(f[2]) / 100, int(f[4]) / 100
     # Guest CPU busy share during the run, from the agent's samples.
     try:
         with open(os.path.join(out, "metrics.jsonl")) as f:
@@ -317,7 +321,8 @@ def report(a):
             f"{s['rss_fill'] / GiB:.2f} GiB | {s['rss_end'] / GiB:.2f} GiB | "
             f"{s['returned_end'] / MiB:.0f} MiB ({100 * s['returned_of_cold']:.0f} %) | "
             f"{fmt_t(s['t90_cold_s'])} | {s['gib_min_above_ws']:.2f} | {ref_s} | "
-            f"{s['psi_some_avg10_peak_after_fill']:.2f} % | {s.get('agent_cpu_s', '?')} s | "
+            f"{s['psi_some_avg10_peak_after_fill']:.2f} % | {s.get('agent_cpu_s', '?')} s"
+            + (f" ({s['agent_user_s']} user)" if "agent_user_s" in s else "") + " | "
             f"{s.get('guest_busy_pct', '?')} % |")
     table = "\n".join(lines) + "\n"
     os.makedirs(a.out, exist_ok=True)
