@@ -54,7 +54,7 @@ def run(a):
     with open(res_img, "wb") as f:
         f.truncate(64 * MiB)
     cmdline = (
-        "console=ttyS0 panic=-1 loglevel=4 "
+        "console=ttyS0 panic=-1 loglevel=4 no_timer_check "
         f"rq.scenario={a.scenario} rq.policy={a.policy} rq.scale={a.scale} rq.dur={a.dur} "
         f"rq.files={a.files}"
     )
