@@ -12,6 +12,7 @@
 #include <asm/mshyperv.h>
 #include <asm-generic/hyperv-tlfs.h>
 #include "hv_dynmem_glue.h"
+#include "hvdm_compat.h"
 
 enum hvb_consts {
 	HVB_EXT_CAPABILITY_MEMORY_COLD_DISCARD_HINT = HV_EXT_CAPABILITY_MEMORY_COLD_DISCARD_HINT,
@@ -20,7 +21,7 @@ enum hvb_consts {
 	HVB_PAGE_SIZE = PAGE_SIZE,
 	HVB_PAGE_REPORTING_CAPACITY = PAGE_REPORTING_CAPACITY,
 	HVB_PAGEBLOCK_ORDER = pageblock_order,
-	HVB_MAX_ORDER = MAX_ORDER,
+	HVB_MAX_ORDER = HVDM_MAX_PAGE_ORDER, /* the largest buddy order, inclusive */
 	HVB_VM_PKT_DATA_INBAND = VM_PKT_DATA_INBAND,
 	HVB_VMBUS_RING_HEADER_SIZE = sizeof(struct hv_ring_buffer),
 	HVB_VMPACKET_DESCRIPTOR_SIZE = sizeof(struct vmpacket_descriptor),
