@@ -10,7 +10,12 @@
 #include <linux/hyperv.h>
 #include <linux/page_reporting.h>
 #include <asm/mshyperv.h>
+/* The TLFS definitions: asm-generic/hyperv-tlfs.h until 6.14, include/hyperv/ since 6.15. */
+#if __has_include(<asm-generic/hyperv-tlfs.h>)
 #include <asm-generic/hyperv-tlfs.h>
+#else
+#include <hyperv/hvhdk.h>
+#endif
 #include "hv_dynmem_glue.h"
 #include "hvdm_compat.h"
 
