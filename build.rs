@@ -119,8 +119,8 @@ mod kernel {
 
     /// Builds a probe module with the kernel's Kbuild and returns the clang arguments taken from
     /// the compile command Kbuild recorded (`.probe.o.cmd`): `-nostdinc`, `-I`, `-isystem`,
-    /// `-include`, `-D`, `-U` and `-std=`. Everything else there is a GCC code-generation flag
-    /// that does not change type layouts and that clang may not know.
+    /// `-include`, `-D`, `-U`, `-std=` and `-fms-extensions`. Everything else there is a GCC
+    /// code-generation flag that does not change type layouts and that clang may not know.
     fn kernel_clang_args(kdir: &Path, out: &Path) -> Vec<String> {
         let probe = out.join("kflags-probe");
         fs::create_dir_all(&probe).unwrap_or_else(|e| fail(&format!("mkdir {probe:?}: {e}")));
@@ -164,7 +164,9 @@ mod kernel {
         let mut words = command.split_whitespace();
         while let Some(w) = words.next() {
             match w {
-                "-nostdinc" => args.push(w.to_owned()),
+                // -fms-extensions changes what parses (7.x headers use anonymous struct
+                // members of a named struct type, e.g. `struct filename`); clang knows it.
+                "-nostdinc" | "-fms-extensions" => args.push(w.to_owned()),
                 "-include" | "-isystem" | "-I" => {
                     if let Some(p) = words.next() {
                         args.push(w.to_owned());

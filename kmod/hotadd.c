@@ -389,10 +389,10 @@ static u64 hvdm_online_held(u64 pfn, u64 end)
 			pfn++;
 			continue;
 		}
-		order = pfn ? min_t(unsigned int, __ffs64(pfn), MAX_ORDER - 1) : MAX_ORDER - 1;
+		order = pfn ? min_t(unsigned int, __ffs64(pfn), HVDM_MAX_PAGE_ORDER) : HVDM_MAX_PAGE_ORDER;
 		while (order && pfn + (1ULL << order) > end)
 			order--;
-		/* An aligned run of at most MAX_ORDER - 1 lies in one section: one online state. */
+		/* An aligned run of at most HVDM_MAX_PAGE_ORDER lies in one section: one online state. */
 		for (o = order; o; o--) {
 			n = 1ULL << o;
 			all = true;

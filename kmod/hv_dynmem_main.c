@@ -321,7 +321,7 @@ err_free:
 	return ret;
 }
 
-static int hvdm_remove(struct hv_device *hdev)
+static HVDM_REMOVE_RET hvdm_remove(struct hv_device *hdev)
 {
 	struct hvdm_dev *dev = hv_get_drvdata(hdev);
 
@@ -333,7 +333,7 @@ static int hvdm_remove(struct hv_device *hdev)
 		kglue_ha_exit();
 	hvdm = NULL;
 	kfree(dev);
-	return 0;
+	HVDM_REMOVE_RETURN(0);
 }
 
 /*

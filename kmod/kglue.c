@@ -76,7 +76,7 @@ u64 kglue_alloc_block(u32 order)
 {
 	struct page *pg;
 
-	if (order > MAX_ORDER - 1)
+	if (order > HVDM_MAX_PAGE_ORDER)
 		return 0;
 	pg = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOMEMALLOC | __GFP_NOWARN, order);
 	if (!pg)
@@ -129,7 +129,7 @@ u64 kglue_alloc_pages(u32 order)
 {
 	struct page *pg;
 
-	if (order > MAX_ORDER - 1)
+	if (order > HVDM_MAX_PAGE_ORDER)
 		return 0;
 	/* Movable: freed again, these land on movable free lists, away from kernel allocations. */
 	pg = alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_NORETRY | __GFP_NOWARN, order);
@@ -138,7 +138,7 @@ u64 kglue_alloc_pages(u32 order)
 
 void kglue_free_pages(u64 pfn, u32 order)
 {
-	if (WARN_ON_ONCE(order > MAX_ORDER - 1 || !pfn_valid(pfn)))
+	if (WARN_ON_ONCE(order > HVDM_MAX_PAGE_ORDER || !pfn_valid(pfn)))
 		return;
 	__free_pages(pfn_to_page(pfn), order);
 }

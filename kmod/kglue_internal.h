@@ -5,6 +5,7 @@
 
 #include <linux/types.h>
 #include "hv_dynmem_glue.h"
+#include "hvdm_compat.h"
 
 /* guard.S: saves callee-saved registers and the stack pointer into *sp_slot, calls fn(arg). */
 int kglue_guard_enter(kglue_fn fn, void *arg, unsigned long *sp_slot);
