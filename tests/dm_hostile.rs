@@ -17,21 +17,7 @@ type B = Bench<FakeMemory, GuestEndpoint, HostEndpoint>;
 
 /// A connected guest (1 GiB) with 4 MiB + 10 pages ballooned and some memory in use.
 fn setup() -> B {
-    let mut host = HostConfig::new(Policy::Manual, GIB);
-    host.quiet_period_ns = 0;
-    let mut mem = FakeMemory::new(GIB, 4 * GIB, BLOCK);
-    mem.use_pages(20_000);
-    let driver = Driver::new(
-        Config {
-            pressure_report_delay: 0,
-            ..Config::default()
-        },
-        BLOCK,
-    );
-    let mut b = on_sim_vmbus(driver, mem, DmHost::new(host));
-    b.start();
-    b.advance(1);
-    assert!(b.driver.is_running());
+    let mut b = connected(4 * GIB, BLOCK);
     assert!(b.host.request_balloon(&mut b.host_ch, 1034));
     b.advance(1);
     assert_eq!(b.driver.counters().pages_ballooned, 1034);
@@ -888,25 +874,30 @@ mod every_request_is_answered {
     }
 }
 
-/// A connected guest of 1 GiB with 2 MiB memory blocks and hot-add space for `blocks` more.
-fn setup_small_blocks(blocks: u64) -> B {
-    const SMALL: u64 = 512;
+/// A guest of 1 GiB (20 000 pages in use) with memory blocks of `block` pages and frames up
+/// to `max_frames` (hot-add space above 1 GiB), connected to a manual host.
+fn connected(max_frames: u64, block: u64) -> B {
     let mut host = HostConfig::new(Policy::Manual, GIB);
     host.quiet_period_ns = 0;
-    let mut mem = FakeMemory::new(GIB, GIB + blocks * SMALL, SMALL);
+    let mut mem = FakeMemory::new(GIB, max_frames, block);
     mem.use_pages(20_000);
     let driver = Driver::new(
         Config {
             pressure_report_delay: 0,
             ..Config::default()
         },
-        SMALL,
+        block,
     );
     let mut b = on_sim_vmbus(driver, mem, DmHost::new(host));
     b.start();
     b.advance(1);
     assert!(b.driver.is_running());
     b
+}
+
+/// A connected guest of 1 GiB with 2 MiB memory blocks and hot-add space for `blocks` more.
+fn setup_small_blocks(blocks: u64) -> B {
+    connected(GIB + blocks * 512, 512)
 }
 
 #[test]
