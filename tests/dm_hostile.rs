@@ -643,6 +643,8 @@ mod every_request_is_answered {
     const UNBALLOON_RESPONSE_3: [u8; 8] = [9, 0, 8, 0, 3, 0, 0, 0];
     /// `DM_MEM_HOT_ADD_RESPONSE` 0 pages, result 0 (transient failure), `trans_id` 3.
     const HOT_ADD_REFUSED_3: [u8; 16] = [11, 0, 16, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    /// The same refusal for the next transaction (id 4).
+    const HOT_ADD_REFUSED_4: [u8; 16] = [11, 0, 16, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
     #[test]
     fn balloon_request_claiming_more_bytes_than_sent_gets_an_empty_final_response() {
@@ -780,10 +782,7 @@ mod every_request_is_answered {
             &encode::hot_add_request(10, ok),
             &[PageRange::from_raw(u64::MAX)],
         ));
-        assert_eq!(
-            r.sent(),
-            vec![vec![11, 0, 16, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
-        );
+        assert_eq!(r.sent(), vec![HOT_ADD_REFUSED_4.to_vec()]);
         assert_eq!(r.d.counters().pages_added, 0);
         r.safe();
     }
@@ -800,10 +799,7 @@ mod every_request_is_answered {
         let mut raw = encode::hot_add_request(9, range).as_bytes()[..12].to_vec();
         raw[2] = 12;
         r.host(&raw);
-        assert_eq!(
-            r.sent(),
-            vec![vec![11, 0, 16, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
-        );
+        assert_eq!(r.sent(), vec![HOT_ADD_REFUSED_4.to_vec()]);
         assert_eq!(r.d.counters().pages_added, 0);
         r.safe();
     }
