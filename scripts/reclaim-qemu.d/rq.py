@@ -179,8 +179,10 @@ def summarize(scenario, policy, scale, dur, files, rss, ev, out):
         r0 = int(ev["fill-end"][1].split()[0])
         r1 = int(ev["run-end"][1].split()[0])
         s["refault_bytes"] = (r1 - r0) * 4096
+        # Per hour of the run's own clock: a scaled run (--time-scale, workload periods scaled
+        # with it) stands for `scale` times as long.
         if sc["hot"]:
-            hours = max(t_end - t_fe, 1) / 3600
+            hours = max(t_end - t_fe, 1) * scale / 3600
             s["refault_hot_per_hour"] = round((r1 - r0) * 4096 / sc["hot"] / hours, 4)
         if "reread-1" in ev:
             # Steady state: from the end of the first re-read of the hot set to the end.
@@ -188,7 +190,7 @@ def summarize(scenario, policy, scale, dur, files, rss, ev, out):
             s["refault_bytes_first_reread"] = (rr - r0) * 4096
             s["refault_bytes_after_first_reread"] = (r1 - rr) * 4096
             if sc["hot"]:
-                hours = max(t_end - t_rr, 1) / 3600
+                hours = max(t_end - t_rr, 1) * scale / 3600
                 s["refault_hot_per_hour_steady"] = round((r1 - rr) * 4096 / sc["hot"] / hours, 4)
     except (KeyError, ValueError, IndexError):
         s["refault_bytes"] = None
