@@ -36,10 +36,14 @@ mod kernel {
 
     /// The environment variable naming the kernel build tree.
     const KDIR_VAR: &str = "HV_DYNMEM_KERNEL_DIR";
+    /// Extra `make` variables for the kernel's Kbuild (`ARCH=arm64 CROSS_COMPILE=... CC=...` when
+    /// the tree is for another architecture than the build machine; kmod/Makefile sets it).
+    const KBUILD_ARGS_VAR: &str = "HV_DYNMEM_KBUILD_ARGS";
 
     /// Runs the whole generation; any failure stops the build with a message saying what to do.
     pub fn generate() {
         println!("cargo::rerun-if-env-changed={KDIR_VAR}");
+        println!("cargo::rerun-if-env-changed={KBUILD_ARGS_VAR}");
         let Some(kdir) = env::var_os(KDIR_VAR) else {
             fail(&format!(
                 "{KDIR_VAR} is not set. hyperv-bindings is generated from the target kernel's own \
@@ -68,11 +72,21 @@ mod kernel {
             kdir.join("include/config/auto.conf").display()
         );
 
+        // The kernel's architecture is the crate's target architecture (x86_64-unknown-none,
+        // aarch64-unknown-none-softfloat): clang parses the headers as that Linux target.
+        let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+        let clang_target = match arch.as_str() {
+            "x86_64" => "--target=x86_64-linux-gnu",
+            "aarch64" => "--target=aarch64-linux-gnu",
+            other => fail(&format!(
+                "target architecture {other:?}: the kernel module supports x86_64 and aarch64"
+            )),
+        };
         let mut args = kernel_clang_args(&kdir, &out);
         args.push(format!("-I{}", glue_include.display()));
         args.extend(
             [
-                "--target=x86_64-linux-gnu",
+                clang_target,
                 "-Wno-everything",
                 "-D__BINDGEN__",
                 "-fno-builtin",
@@ -129,11 +143,13 @@ mod kernel {
             &probe.join("probe.c"),
             "// SPDX-License-Identifier: GPL-2.0\n#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\n",
         );
+        let kbuild_args = env::var(KBUILD_ARGS_VAR).unwrap_or_default();
         let status = Command::new("make")
             .arg("-s")
             .arg("-C")
             .arg(kdir)
             .arg(format!("M={}", probe.display()))
+            .args(kbuild_args.split_whitespace())
             .arg("probe.o")
             .env_remove("MAKEFLAGS")
             .env_remove("MFLAGS")

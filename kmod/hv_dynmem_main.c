@@ -275,6 +275,12 @@ static int hvdm_probe(struct hv_device *hdev, const struct hv_vmbus_device_id *d
 
 	if (hvdm)
 		return -EBUSY;
+	kglue_probe_arch(&params);
+	if (!params.hot_add_cap && hot_add) {
+		/* arm64, as hv_balloon: hot-add is neither advertised nor done. */
+		hot_add = false;
+		pr_info("hot-add is not supported on this architecture: not advertised, requests refused\n");
+	}
 	kglue_probe_hibernation(&params);
 	if (params.hibernation && hot_add) {
 		/* As hv_balloon, which clears its hot_add parameter in this case. */

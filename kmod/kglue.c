@@ -69,8 +69,12 @@ void kglue_log(u32 level, const u8 *msg, size_t len)
 
 /* ---- the page allocator (balloon) ---- */
 
-/* x86-64 only: kernel pages are Hyper-V's 4 KiB pages, so pfns need no conversion. */
-static_assert(PAGE_SIZE == 4096);
+/*
+ * Kernel pages are Hyper-V's 4 KiB pages, so pfns need no conversion: always so on x86-64; on
+ * arm64 only with CONFIG_ARM64_4K_PAGES (kmod/Makefile refuses 16K/64K kernels by name first).
+ */
+static_assert(PAGE_SIZE == HV_HYP_PAGE_SIZE,
+	      "hv_dynmem needs 4 KiB kernel pages (arm64: CONFIG_ARM64_4K_PAGES)");
 
 u64 kglue_alloc_block(u32 order)
 {
@@ -151,6 +155,11 @@ void kglue_msleep(u32 ms)
 u64 kglue_virt_to_phys(const void *ptr)
 {
 	return virt_to_phys((void *)ptr);
+}
+
+u64 kglue_hv_privileges(void)
+{
+	return ((u64)ms_hyperv.priv_high << 32) | ms_hyperv.features;
 }
 
 u64 kglue_now_ns(void)
@@ -240,5 +249,12 @@ void kglue_probe_hibernation(struct kglue_drv_params *p)
 	 */
 	p->hibernation = hv_is_hibernation_supported();
 	if (p->hibernation)
+		p->hot_add = 0;
+}
+
+void kglue_probe_arch(struct kglue_drv_params *p)
+{
+	p->hot_add_cap = HVDM_HOT_ADD_CAP;
+	if (!p->hot_add_cap)
 		p->hot_add = 0;
 }

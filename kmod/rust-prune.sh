@@ -6,7 +6,7 @@
 # Usage: rust-prune.sh OBJ NM READELF OBJCOPY
 set -eu
 obj=$1 nm=$2 readelf=$3 objcopy=$4
-used=$($readelf -rW "$obj" | awk '/R_X86_64_/ && NF >= 5 {print $5}' | sort -u)
+used=$($readelf -rW "$obj" | awk '/R_(X86_64|AARCH64)_/ && NF >= 5 {print $5}' | sort -u)
 args=
 for s in $($nm -u "$obj" | awk '{print $2}'); do
     printf '%s\n' "$used" | grep -qxF "$s" || args="$args --strip-symbol=$s"

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * hv_dynmem_selftest.ko: runs the Rust half's in-kernel self-tests at load time and prints
- * KTAP. It has no hv_vmbus dependency, so it loads in any x86-64 kernel (the QEMU test boots
- * Debian's cloud kernel with it, see scripts/kmod-test).
+ * KTAP. It has no hv_vmbus dependency, so it loads in any supported x86-64 or arm64 kernel (the
+ * QEMU test boots Debian's cloud kernel with it, see scripts/kmod-test).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -26,6 +26,7 @@ static bool panic_test = true;
 module_param(panic_test, bool, 0444);
 MODULE_PARM_DESC(panic_test, "Run the Rust panic guard test last (prints one WARN)");
 
+#ifdef CONFIG_X86_64
 /*
  * The hot-add tests add memory the kernel was told not to use (QEMU guest RAM above mem=):
  * by default 12800 MiB from 4 GiB, where QEMU's pc machine maps the RAM above its 3 GiB
@@ -37,6 +38,10 @@ MODULE_PARM_DESC(hot_add_start_mib, "Start of the RAM the kernel does not use (M
 static ulong hot_add_mib = 12800;
 module_param(hot_add_mib, ulong, 0444);
 MODULE_PARM_DESC(hot_add_mib, "Size of the RAM the kernel does not use (MiB)");
+#else
+/* arm64: no hot-add (the hot_add_off test checks it is refused), so no area to add. */
+static const ulong hot_add_start_mib, hot_add_mib;
+#endif
 
 /* ---- page reporting: the real kernel core calls st_report() with real free blocks ---- */
 

@@ -103,6 +103,7 @@ const _: () =
     assert!(vmbus::packet::PacketType::IN_BAND.0 as u64 == k::HVB_VM_PKT_DATA_INBAND as u64);
 const _: () = assert!(vmbus::DM_RING_DATA_SIZE == 16 * 1024);
 
-// The page-reporting batch fits one heat-hint hypercall; pages are Hyper-V pages (x86-64).
+// The page-reporting batch fits one heat-hint hypercall; pages are Hyper-V pages (x86-64, and
+// the 4 KiB arm64 kernels the module builds for).
 const _: () = assert!(k::HVB_PAGE_REPORTING_CAPACITY <= k::HVB_MEMORY_HINT_MAX_GPA_PAGE_RANGES);
 const _: () = assert!(k::HVB_PAGE_SIZE as u64 == hvcall::HV_PAGE_SIZE as u64);

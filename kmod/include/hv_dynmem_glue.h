@@ -117,9 +117,16 @@ u64 kglue_memory_block_pages(void);
 /* Monotonic time in nanoseconds. */
 u64 kglue_now_ns(void);
 
-/* A Hyper-V hypercall through the kernel's hypercall page: control word, input and output
- * guest physical addresses. Returns the result word (U64_MAX when there is no hypercall page). */
+/* A Hyper-V hypercall through the kernel's hv_do_hypercall() (x86-64: the hypercall page;
+ * arm64: HVC #0 with the SMCCC function id): control word, input and output guest physical
+ * addresses. Returns the result word (U64_MAX when the kernel has no hypercall page). */
 u64 kglue_hypercall(u64 control, u64 input_gpa, u64 output_gpa);
+
+/* The partition privilege mask (HV_PARTITION_PRIVILEGE_MASK) as the kernel's Hyper-V code read
+ * it at boot: ms_hyperv.features (bits 31:0) and ms_hyperv.priv_high (bits 63:32), from CPUID
+ * 0x40000003 on x86-64 and from the HV_REGISTER_FEATURES register on arm64. 0 outside Hyper-V.
+ * hv_balloon checks HV_ENABLE_EXTENDED_HYPERCALLS in the same fields. */
+u64 kglue_hv_privileges(void);
 
 /* The physical address of kernel memory from kglue_alloc (direct map). */
 u64 kglue_virt_to_phys(const void *ptr);
@@ -153,12 +160,16 @@ struct kglue_drv_params {
 	u32 reporting_order;	/* 0: the core's default (pageblock_order or page_reporting_order) */
 	u64 memory_block_pages;	/* memory_block_size_bytes() / 4096 */
 	u32 hibernation;	/* the VM may hibernate: balloon ignored, hot-add refused */
-	u32 reserved;
+	u32 hot_add_cap;	/* advertise hot-add to the host (0 on arm64, as hv_balloon) */
 };
 
 /* Linux's probe rule: hv_is_hibernation_supported() sets p->hibernation and then forces
  * p->hot_add off. */
 void kglue_probe_hibernation(struct kglue_drv_params *p);
+/* The architecture's rule, as hv_balloon: hot-add is advertised (p->hot_add_cap = 1) on
+ * x86-64; on arm64 it is neither advertised nor done (p->hot_add_cap = 0, p->hot_add forced
+ * to 0): the hot-add request names no NUMA node and arm64 cannot derive one. */
+void kglue_probe_arch(struct kglue_drv_params *p);
 
 /* A byte buffer Rust formats text into (debugfs). */
 struct kglue_buf {

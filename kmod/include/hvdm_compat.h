@@ -45,4 +45,18 @@
 #define HVDM_REMOVE_RETURN(x) return (x)
 #endif
 
+/*
+ * Architectures. x86-64: everything. arm64 (as hv_balloon): no hot-add (the request carries
+ * no NUMA node and arm64's memory_add_physaddr_to_nid() cannot find one), and only 4 KiB
+ * kernel pages (Hyper-V's page size; kmod/Makefile names a 16K/64K kernel and stops, the
+ * glue's static_assert is the same check for a build that bypasses it).
+ */
+#if defined(CONFIG_X86_64)
+#define HVDM_HOT_ADD_CAP 1
+#elif defined(CONFIG_ARM64)
+#define HVDM_HOT_ADD_CAP 0
+#else
+#error "hv_dynmem: only x86-64 and arm64 kernels are supported"
+#endif
+
 #endif

@@ -16,7 +16,8 @@ use core::ffi::{c_int, c_void};
 use core::fmt::Write;
 use hv_dynmem::driver::{Config, Driver, Event};
 use hv_reporting::{HvReporter, HvReporterConfig};
-use hvcall::arch::x86_64::NativeCpuId;
+use hvcall::PartitionPrivileges;
+use hvcall::discovery::FixedCpuId;
 use hyperv_bindings::kernel as k;
 use spin::Mutex;
 
@@ -52,7 +53,10 @@ pub unsafe extern "C" fn hvdm_drv_start(arg: *mut c_void) -> c_int {
     let p = unsafe { &*arg.cast::<k::kglue_drv_params>() };
     let config = Config {
         pressure_report_delay: p.pressure_report_delay,
-        hot_add: p.hot_add != 0,
+        // The glue's architecture rule (`kglue_probe_arch`): no hot-add capability means no
+        // hot-add either (arm64).
+        hot_add: p.hot_add != 0 && p.hot_add_cap != 0,
+        hot_add_cap: p.hot_add_cap != 0,
         hibernation: p.hibernation != 0,
         ..Config::default()
     };
@@ -126,7 +130,13 @@ fn enable_reporting(order: u32) {
         log::warn!("page reporting off: no memory for the hypercall parameter pages");
         return;
     };
-    let reporter = HvReporter::probe(&mut backend, &NativeCpuId, HvReporterConfig::default());
+    // The privileges as the kernel read them at boot (CPUID on x86-64, a Hyper-V register on
+    // arm64): the kernel's Hyper-V code found the hypervisor, or hv_vmbus would not have
+    // probed us. hv_balloon decides on the same fields.
+    // SAFETY: no arguments, returns an integer.
+    let privileges = PartitionPrivileges::from_bits_retain(unsafe { k::kglue_hv_privileges() });
+    let cpu = FixedCpuId::hyperv(privileges);
+    let reporter = HvReporter::probe(&mut backend, &cpu, HvReporterConfig::default());
     if !reporter.is_enabled() {
         return;
     }

@@ -188,6 +188,13 @@ pub fn probe_hibernation(p: &mut k::kglue_drv_params) {
     unsafe { k::kglue_probe_hibernation(p) }
 }
 
+/// The architecture's rule on `p` (`kglue_probe_arch`): sets `hot_add_cap` (1 on x86-64, 0 on
+/// arm64) and clears `hot_add` when there is no capability.
+pub fn probe_arch(p: &mut k::kglue_drv_params) {
+    // SAFETY: `p` is a valid, writable `kglue_drv_params` for the duration of the call.
+    unsafe { k::kglue_probe_arch(p) }
+}
+
 /// Self-test module: the RAM the kernel was told not to use, `(start pfn, pages)`.
 pub fn st_hot_add_area() -> (u64, u64) {
     let (mut start, mut pages) = (0u64, 0u64);

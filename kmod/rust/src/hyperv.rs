@@ -1,9 +1,10 @@
-//! The real hypercall backend: Hyper-V's hypercall page, through the kernel.
+//! The real hypercall backend: the kernel's `hv_do_hypercall()` (the hypercall page on x86-64,
+//! `HVC #0` on arm64).
 //!
 //! The input and output pages are this backend's own (kmalloc'd, page-aligned, direct-mapped),
 //! not the kernel's per-CPU pages, so nothing here needs interrupts disabled: the owner keeps
 //! the backend behind a lock for the duration of a batch. The call itself is the kernel's
-//! `hv_do_hypercall()` in the C glue (the hypercall page set up by the kernel's Hyper-V code).
+//! `hv_do_hypercall()` in the C glue (set up by the kernel's Hyper-V code on either architecture).
 #![expect(
     unsafe_code,
     reason = "FFI: the hypercall and the physical address lookup"
@@ -13,7 +14,7 @@ use alloc::boxed::Box;
 use hvcall::{Control, HvPage, HypercallBackend, HypercallOutput};
 use hyperv_bindings::kernel as k;
 
-/// A [`HypercallBackend`] over the kernel's hypercall page with two pages of its own.
+/// A [`HypercallBackend`] over the kernel's `hv_do_hypercall()` with two pages of its own.
 pub struct KernelHypercalls {
     input: Box<HvPage>,
     output: Box<HvPage>,

@@ -1,6 +1,7 @@
 //! The Rust half of the `hv_dynmem` Linux kernel modules.
 //!
-//! Built as a `#![no_std]` staticlib for `x86_64-unknown-none` with `-Zbuild-std=core,alloc`
+//! Built as a `#![no_std]` staticlib for `x86_64-unknown-none` or (arm64)
+//! `aarch64-unknown-none-softfloat` with `-Zbuild-std=core,alloc`
 //! (see `kmod/Makefile`) and linked into the module objects by `kmod/Kbuild`. It provides:
 //! * the kernel runtime: a global allocator over `kmalloc`, a panic handler that disables the
 //!   driver with a WARN ([`rt`]), and a `log` backend that prints through `printk` ([`klog`]);

@@ -1,7 +1,8 @@
 //! The Linux adapter: kernel services behind the driver core's [`GuestMemory`] trait.
 //!
-//! Pages are Hyper-V's 4 KiB pages on x86-64 (`PAGE_SIZE` is checked to be 4096 at build time
-//! in the C glue), so page frame numbers pass through unchanged.
+//! Pages are Hyper-V's 4 KiB pages on x86-64 and on 4 KiB arm64 kernels, the only arm64 kernels
+//! the module builds for (`kmod/Makefile` refuses others; the C glue checks `PAGE_SIZE` at build
+//! time), so page frame numbers pass through unchanged.
 
 use crate::ffi;
 use hv_dynmem::os::{AddMemoryError, GuestMemory, MemStats, Pfn};

@@ -46,6 +46,22 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     // not return (it resumes in `kglue_guarded_call`); the trap below covers the case where no
     // guard is active, which the C glue never allows (every Rust entry is guarded).
     unsafe { k::kglue_panic(msg.as_ptr(), msg.len()) };
-    // SAFETY: `ud2` traps; the kernel reports a BUG in this task. Reached only without a guard.
-    unsafe { core::arch::asm!("ud2", options(noreturn)) }
+    trap()
+}
+
+/// An undefined instruction: the kernel reports an oops in this task. Reached only without a
+/// guard.
+#[cfg(target_arch = "x86_64")]
+fn trap() -> ! {
+    // SAFETY: `ud2` raises #UD and never falls through.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+}
+
+/// An undefined instruction: the kernel reports an oops in this task. Reached only without a
+/// guard.
+#[cfg(target_arch = "aarch64")]
+fn trap() -> ! {
+    // SAFETY: `udf #0` is permanently undefined (an undefined-instruction exception) and never
+    // falls through.
+    unsafe { core::arch::asm!("udf #0", options(noreturn, nomem, nostack)) }
 }

@@ -120,8 +120,10 @@ pub fn run() -> c_int {
         reporting_order: 0,
         memory_block_pages: 32768,
         hibernation: 0,
-        reserved: 0,
+        hot_add_cap: 0,
     };
+    // As the driver's probe: the architecture decides the hot-add capability.
+    ffi::probe_arch(&mut params);
     // SAFETY: `params` is a valid `kglue_drv_params` for the call.
     let started = unsafe { hvdm_drv_start((&raw mut params).cast::<c_void>()) };
     let mut first = None;

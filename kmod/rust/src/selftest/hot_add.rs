@@ -82,11 +82,15 @@ pub fn run_hot_add() -> c_int {
         reporting_order: 0,
         memory_block_pages: block,
         hibernation: 0,
-        reserved: 0,
+        hot_add_cap: 0,
     };
+    ffi::probe_arch(&mut p);
     let caps = connect(&mut p, &mut buf);
     t.check(
-        init == 0 && caps.is_some_and(|c| c.hot_add()) && full * block >= MIN_PAGES,
+        init == 0
+            && p.hot_add_cap == 1
+            && caps.is_some_and(|c| c.hot_add())
+            && full * block >= MIN_PAGES,
         "callback_notifier_installed_and_connected",
         format_args!("init {init}, caps {caps:?}, {full} full blocks"),
     );
