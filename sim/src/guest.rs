@@ -633,8 +633,21 @@ impl Guest {
             ent.size_pages = ent.size_pages.max(size_pages);
         }
         self.lru.insert(stamp, e);
-        // The cache holds a prefix of the file (eviction trims from the end).
-        let end = (from + pages).min(self.entities[e as usize].size_pages);
+        // The cache holds a prefix of the file (eviction trims from the end): the frames in it
+        // are counted, their places in the file are not. `pages + evicted` frames of the file
+        // were read before. A slice that starts at or beyond them reads the file for the first
+        // time (a file read in slices while reclaim evicts its earlier slices): it caches only
+        // what it reads, the evicted frames behind it are not read back (no refaults), as the
+        // kernel evicts a stream's oldest pages and the stream goes on reading new ones.
+        let ent = &self.entities[e as usize];
+        let read_before = ent.pages + ent.evicted;
+        let end = (from + pages).min(ent.size_pages);
+        let first_read = ent.evicted > 0 && from >= read_before;
+        let end = if first_read {
+            ent.pages + end.saturating_sub(read_before)
+        } else {
+            end
+        };
         let mut added = 0;
         while self.entities[e as usize].pages < end {
             let Some((pfn, o)) = self.alloc_block(0) else {
@@ -650,7 +663,11 @@ impl Guest {
             added += 1 << o;
         }
         let ent = &mut self.entities[e as usize];
-        let refaults = added.min(ent.evicted);
+        let refaults = if first_read {
+            0
+        } else {
+            added.min(ent.evicted)
+        };
         ent.evicted -= refaults;
         self.ws.refault_pages += refaults;
         self.ws.stall_ns += refaults * REFAULT_STALL_NS;
@@ -1096,6 +1113,25 @@ mod tests {
         assert!(g.stats.reclaimed_pages > 0);
         // "new" lost pages first (eviction trims the LRU file first).
         assert!(g.read_file("old", 20_000, 0, 20_000) < g.read_file("new", 20_000, 0, 20_000));
+        assert!(g.harness().violations().is_empty());
+    }
+
+    #[test]
+    fn a_stream_read_while_reclaim_runs_does_not_refault() {
+        let mut g = guest(0);
+        // A 4000-frame file read in slices of 1000; 300 of its cached frames are reclaimed
+        // after the first slice: the stream goes on with new frames, nothing is read back.
+        assert_eq!(g.read_file("f", 4000, 0, 1000), 1000);
+        assert_eq!(g.reclaim_inactive_first(300), 300);
+        assert_eq!(g.read_file("f", 4000, 1000, 1000), 1000);
+        assert_eq!(g.reclaim_inactive_first(200), 200);
+        assert_eq!(g.read_file("f", 4000, 2000, 2000), 2000);
+        assert_eq!(g.ws.refault_pages, 0);
+        assert_eq!(g.cache_pages(), 3500);
+        // Read whole again: the 500 evicted frames are read back, as refaults.
+        assert_eq!(g.read_file("f", 4000, 0, 4000), 500);
+        assert_eq!(g.ws.refault_pages, 500);
+        assert_eq!(g.cache_pages(), 4000);
         assert!(g.harness().violations().is_empty());
     }
 
