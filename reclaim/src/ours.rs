@@ -7,10 +7,19 @@
 //! pressure, which shows up *after* the working set was hurt. This policy reads what the
 //! kernel already knows about the working set and uses pressure and refaults as the brake:
 //!
-//! * **what is cold**: the inactive file list (`memory.stat` `inactive_file`), or with MGLRU
-//!   the file pages in generations older than [`OursConfig::cold_age_ns`]. The active list is
-//!   the hot working set and forms the **floor**, plus a small inactive reserve (so newly read
-//!   pages can still be promoted) and [`OursConfig::floor`] at least.
+//! * **what is cold**: the inactive file list (`memory.stat` `inactive_file`) less what was
+//!   read in the last [`OursConfig::cold_age_ns`], or with MGLRU the file pages in generations
+//!   older than that. The active list is the hot working set and forms the **floor**, plus the
+//!   young part of the inactive list (at least a small reserve) and [`OursConfig::floor`] at
+//!   least.
+//! * **young pages**: a page read once sits on the inactive list until its second read; a hot
+//!   set read for the first time looks exactly like cold data until then, and the kernel's
+//!   reclaim takes the oldest inactive pages first. So the policy estimates how much file cache
+//!   came in over the last [`OursConfig::cold_age_ns`] (growth of `file` plus what it reclaimed
+//!   itself, from a ring of [`YOUNG_SLOTS`] samples) and leaves that much inactive cache:
+//!   what it reclaims is older than the window, data re-read within it is never touched.
+//!   (Cache other reclaimers freed is not seen as inflow: under memory pressure the estimate is
+//!   low, when the kernel reclaims anyway.)
 //! * **small bounded steps**: every [`OursConfig::interval_ns`] at most one `memory.reclaim`
 //!   write of `step` bytes (`swappiness=0`: file cache only), `step` doubling from
 //!   [`OursConfig::step_min`] to [`OursConfig::step_max`] while nothing goes wrong, each write
@@ -29,8 +38,10 @@
 //!   floor is lowered into the active list by [`OursConfig::probe_step`] per interval; the
 //!   first refault ends the probe.
 //! * **idle**: when the CPUs have been idle (≤ [`OursConfig::idle_busy_ppm`]) for
-//!   [`OursConfig::idle_ns`], nobody is using the cache: the floor drops to zero and the step
-//!   may grow to four times the maximum (what `dropcache` would return, in steps).
+//!   [`OursConfig::idle_ns`] (1 minute, half of WSL's window: the steps stop at the first busy
+//!   interval, where `dropcache` throws everything away at once), nobody is using the cache:
+//!   the floor drops to zero and every step is four times the maximum (what `dropcache` would
+//!   return, in steps).
 //! * **compaction**: after [`OursConfig::compact_bytes`] were freed (at most once per
 //!   [`OursConfig::compact_min_ns`]), and once when reclaim has caught up, so that freed
 //!   memory forms 2 MiB blocks that free page reporting can return.
@@ -38,6 +49,10 @@
 use crate::{ActError, Action, NS_PER_SEC, Outcome, Plan, Sample};
 
 const MIB: u64 = 1 << 20;
+
+/// Samples of the cache inflow kept for the young-page estimate (one per
+/// [`OursConfig::cold_age_ns`] / 8 at most: the ring spans two windows).
+pub const YOUNG_SLOTS: usize = 16;
 
 /// The knobs of [`Ours`]. [`OursConfig::default`] is the production setting;
 /// [`OursConfig::scaled`] divides every time by a factor (the CI version of the QEMU proof).
@@ -75,7 +90,8 @@ pub struct OursConfig {
     pub time_limit_ns: u64,
     /// `swappiness=` of the reclaim writes (0: file cache only).
     pub swappiness: Option<u8>,
-    /// MGLRU: file pages in generations older than this are cold.
+    /// File pages read within this long are not cold (MGLRU: generations older than this
+    /// are cold; classic LRU: the inactive list less what came in within it).
     pub cold_age_ns: u64,
 }
 
@@ -93,12 +109,12 @@ impl Default for OursConfig {
             hold_max_ns: 2 * 3600 * NS_PER_SEC,
             probe_step: 4 * MIB,
             idle_busy_ppm: 5000,
-            idle_ns: 120 * NS_PER_SEC,
+            idle_ns: 60 * NS_PER_SEC,
             compact_bytes: 64 * MIB,
             compact_min_ns: 30 * NS_PER_SEC,
             time_limit_ns: NS_PER_SEC,
             swappiness: Some(0),
-            cold_age_ns: 60 * NS_PER_SEC,
+            cold_age_ns: 30 * NS_PER_SEC,
         }
     }
 }
@@ -157,6 +173,16 @@ pub struct Ours {
     last_compact: Option<u64>,
     own_stall_ns: u64,
     verdict: Verdict,
+    /// File cache that came in since the first sample (bytes, estimated).
+    inflow: u64,
+    /// Reclaimed by our own actions since the last sample.
+    freed_since_sample: u64,
+    /// (time, `inflow`) every [`OursConfig::cold_age_ns`] / 8 at most, oldest overwritten.
+    ring: [(u64, u64); YOUNG_SLOTS],
+    ring_len: usize,
+    ring_head: usize,
+    /// Bytes that came in within the last [`OursConfig::cold_age_ns`] (as of the last sample).
+    young: u64,
 }
 
 impl Ours {
@@ -176,6 +202,12 @@ impl Ours {
             last_compact: None,
             own_stall_ns: 0,
             verdict: Verdict::Baseline,
+            inflow: 0,
+            freed_since_sample: 0,
+            ring: [(0, 0); YOUNG_SLOTS],
+            ring_len: 0,
+            ring_head: 0,
+            young: 0,
         }
     }
 
@@ -199,6 +231,46 @@ impl Ours {
         self.step
     }
 
+    /// File cache that came in within the last [`OursConfig::cold_age_ns`], as of the last
+    /// sample (bytes, estimated; never reclaimed while the machine is in use).
+    pub fn young_bytes(&self) -> u64 {
+        self.young
+    }
+
+    /// Counts the cache that came in since `last` and updates [`Self::young_bytes`].
+    fn track_inflow(&mut self, last: &Sample, s: &Sample) {
+        let freed = core::mem::take(&mut self.freed_since_sample);
+        let came = (s.file + freed).saturating_sub(last.file);
+        self.inflow = self.inflow.saturating_add(came);
+        let now = s.now_ns;
+        let spacing = (self.cfg.cold_age_ns / 8).max(1);
+        let newest = (self.ring_head + YOUNG_SLOTS - 1) % YOUNG_SLOTS;
+        if self.ring_len == 0 || now.saturating_sub(self.ring[newest].0) >= spacing {
+            self.ring[self.ring_head] = (now, self.inflow);
+            self.ring_head = (self.ring_head + 1) % YOUNG_SLOTS;
+            self.ring_len = (self.ring_len + 1).min(YOUNG_SLOTS);
+        }
+        // The newest entry at least a window old; none: everything since the first sample
+        // (or, with the ring overwritten, since its oldest entry) is young.
+        let cutoff = now.saturating_sub(self.cfg.cold_age_ns);
+        let mut base = None;
+        let mut oldest = self.inflow;
+        for i in 0..self.ring_len {
+            let (t, v) = self.ring[(self.ring_head + YOUNG_SLOTS - 1 - i) % YOUNG_SLOTS];
+            oldest = v;
+            if t <= cutoff {
+                base = Some(v);
+                break;
+            }
+        }
+        let base = base.unwrap_or(if self.ring_len == YOUNG_SLOTS {
+            oldest
+        } else {
+            0
+        });
+        self.young = self.inflow - base;
+    }
+
     fn step_max(&self, s: &Sample) -> u64 {
         if self.cfg.step_max != 0 {
             self.cfg.step_max
@@ -208,20 +280,25 @@ impl Ours {
         .max(self.cfg.step_min)
     }
 
+    /// Whether the CPUs have been idle for [`OursConfig::idle_ns`] at `now`.
+    fn idle_at(&self, now: u64) -> bool {
+        self.idle_since
+            .is_some_and(|t| now.saturating_sub(t) >= self.cfg.idle_ns)
+    }
+
     /// The floor (bytes of file cache kept) for `s`.
     pub fn floor(&self, s: &Sample) -> u64 {
-        if self
-            .idle_since
-            .is_some_and(|t| s.now_ns.saturating_sub(t) >= self.cfg.idle_ns)
-        {
+        if self.idle_at(s.now_ns) {
             return 0;
         }
-        let hot = match s.cold_file {
-            Some(cold) => s.file.saturating_sub(cold),
-            None => s.active_file,
+        // MGLRU's young generations are in `file - cold` already; without MGLRU, the young
+        // part of the inactive list is kept (the reserve at least).
+        let (hot, young) = match s.cold_file {
+            Some(cold) => (s.file.saturating_sub(cold), 0),
+            None => (s.active_file, self.young.min(s.inactive_file)),
         };
         let hot = hot.saturating_sub(self.probe);
-        (hot + self.cfg.inactive_reserve)
+        (hot + young.max(self.cfg.inactive_reserve))
             .max(self.learned)
             .max(self.cfg.floor)
     }
@@ -241,6 +318,7 @@ impl Ours {
             return plan;
         }
         let own = core::mem::take(&mut self.own_stall_ns);
+        self.track_inflow(&last, s);
         // CPU: idle intervals in a row.
         let busy = s.cpu_busy_ns.saturating_sub(last.cpu_busy_ns);
         let cap = u128::from(dt) * u128::from(s.cpus.max(1));
@@ -294,10 +372,12 @@ impl Ours {
             self.probe += self.cfg.probe_step;
         }
         let floor = self.floor(s);
-        let idle = floor == 0;
+        let idle = self.idle_at(now);
         let mut max = self.step_max(s);
         if idle {
+            // Nobody uses the cache: no need to probe with small steps.
             max *= 4;
+            self.step = max;
         }
         let n = self.step.min(max).min(s.file.saturating_sub(floor));
         // Compaction of what was freed: rate-limited, and once when caught up.
@@ -335,6 +415,7 @@ impl Ours {
             }
             Action::Reclaim { .. } | Action::DropCaches { .. } => {
                 self.freed_since_compact += o.freed;
+                self.freed_since_sample += o.freed;
                 match o.error {
                     None => {}
                     // The kernel found less to reclaim, or took too long: smaller steps.
@@ -532,7 +613,11 @@ mod tests {
     fn an_idle_machine_gives_back_everything_like_dropcache() {
         let mut g = guest(500);
         let mut p = ours();
-        run(&mut p, &mut g, 600 * S, 0, |_, _| {});
+        // One idle minute, then 4 x 64 MiB per interval from the first step on: the 2.5 GiB
+        // are back after ten steps, within two minutes (WSL's dropcache drops after two).
+        run(&mut p, &mut g, 60 * S, 0, |_, _| {});
+        assert_eq!(g.hot_pages(), 500 * MIBP, "not idle for a minute yet");
+        run(&mut p, &mut g, 115 * S, 0, |_, _| {});
         assert_eq!(g.cache_pages(), 0, "idle: the floor is zero");
         // The same machine kept busy keeps its hot set.
         let mut g = guest(500);
@@ -551,6 +636,165 @@ mod tests {
         run(&mut p, &mut g, 30 * 60 * S, 20_000, |_, _| {});
         assert!(g.hot_pages() < 300 * MIBP, "{}", g.hot_pages() / MIBP);
         assert_eq!(g.refaults, 0);
+    }
+
+    /// A page cache in which pages read once sit on the inactive list until their second read
+    /// and reclaim takes the oldest of them first, as the kernel does: `fresh` pages read
+    /// once (first) and about to be read again, `cold` pages read once (after them), `active`
+    /// pages read twice.
+    struct OnceRead {
+        cold: u64,
+        fresh: u64,
+        active: u64,
+        evicted_fresh: u64,
+        refaults: u64,
+        busy_ns: u64,
+    }
+
+    impl OnceRead {
+        fn sample(&self, now: u64) -> Sample {
+            let file = (self.cold + self.fresh + self.active) * PAGE;
+            Sample {
+                now_ns: now,
+                mem_total: 4 << 30,
+                mem_free: (4 << 30) - (256 << 20) - file,
+                file,
+                active_file: self.active * PAGE,
+                inactive_file: (self.cold + self.fresh) * PAGE,
+                refault_pages: self.refaults,
+                cpu_busy_ns: self.busy_ns,
+                cpus: 1,
+                ..Sample::default()
+            }
+        }
+        /// The second read of the fresh set: what was evicted of it comes back as refaults,
+        /// all of it is active from now on.
+        fn reread_fresh(&mut self) {
+            self.refaults += self.evicted_fresh;
+            self.active += self.fresh + self.evicted_fresh;
+            self.fresh = 0;
+            self.evicted_fresh = 0;
+        }
+    }
+
+    impl CacheControl for OnceRead {
+        fn reclaim(&mut self, bytes: u64, _: Option<u8>, _: u64) -> Outcome {
+            let want = bytes / PAGE;
+            let f = want.min(self.fresh);
+            self.fresh -= f;
+            self.evicted_fresh += f;
+            let c = (want - f).min(self.cold);
+            self.cold -= c;
+            Outcome {
+                freed: (f + c) * PAGE,
+                ..Outcome::default()
+            }
+        }
+        fn drop_caches(&mut self, _: u8) -> Outcome {
+            Outcome::default()
+        }
+        fn compact(&mut self) -> Outcome {
+            Outcome::default()
+        }
+    }
+
+    /// Runs `cfg` on a hot set of 1.5 GiB read once at 10 s and again at 35 s, with 1 GiB of
+    /// cold files read at 15-20 s in between; returns (refaulted pages, first reclaim time,
+    /// the model at 10 minutes).
+    fn hot_set_read_first(cfg: OursConfig) -> (u64, Option<u64>, OnceRead) {
+        let mut g = OnceRead {
+            cold: 0,
+            fresh: 0,
+            active: 0,
+            evicted_fresh: 0,
+            refaults: 0,
+            busy_ns: 0,
+        };
+        let mut p = Reclaimer::Ours(alloc::boxed::Box::new(Ours::new(cfg)));
+        let mut first_reclaim = None;
+        while let Some(t) = p.next_deadline().filter(|&t| t <= 600 * S) {
+            g.busy_ns = t / 50;
+            if t == 10 * S {
+                g.fresh = 1536 * MIBP;
+            }
+            if t == 15 * S || t == 20 * S {
+                g.cold += 512 * MIBP;
+            }
+            if t == 35 * S {
+                g.reread_fresh();
+            }
+            let s = g.sample(t);
+            let plan = p.run(&s, &mut g);
+            if plan.actions().any(|a| matches!(a, Action::Reclaim { .. })) {
+                first_reclaim.get_or_insert(t);
+            }
+        }
+        (g.refaults, first_reclaim, g)
+    }
+
+    #[test]
+    fn cache_read_within_the_cold_age_is_left_alone() {
+        // The hot set is the oldest inactive data until its second read: with the active
+        // list alone as the floor the first steps take it (the simulator's hot-cache before
+        // this rule) ...
+        let (refaults, _, _) = hot_set_read_first(OursConfig {
+            cold_age_ns: 0,
+            ..OursConfig::default()
+        });
+        assert!(refaults >= 100 * MIBP, "{} MiB", refaults / MIBP);
+        // ... keeping what came in within 30 s leaves it alone: the first step comes when
+        // the cold files are 30 s old (plus the estimate's 3.75 s grain) and takes them.
+        let (refaults, first, g) = hot_set_read_first(OursConfig::default());
+        assert_eq!(
+            refaults, 0,
+            "the hot set was read twice before it could be taken"
+        );
+        let first = first.expect("reclaims");
+        assert!((45 * S..=50 * S).contains(&first), "first step at {first}");
+        assert_eq!(g.active, 1536 * MIBP);
+        assert!(g.cold < 64 * MIBP, "cold left: {} MiB", g.cold / MIBP);
+    }
+
+    #[test]
+    fn the_young_estimate_counts_growth_and_our_own_reclaim() {
+        let mut g = guest(0);
+        let mut p = Ours::new(OursConfig::default());
+        p.step(&g.sample(5 * S));
+        assert_eq!(
+            p.young_bytes(),
+            0,
+            "what was there at the first sample is not young"
+        );
+        // 100 MiB come in while we reclaim 8 MiB: 100 MiB young.
+        g.fill_cache(100 * MIBP);
+        let plan = p.step(&g.sample(10 * S));
+        let a = *plan.actions().next().expect("the old cache is reclaimed");
+        p.outcome(&a, &crate::apply(&a, &mut g));
+        assert_eq!(p.young_bytes(), 100 * MIB);
+        g.fill_cache(10 * MIBP);
+        p.step(&g.sample(15 * S));
+        assert_eq!(p.young_bytes(), 110 * MIB);
+        // 30 s after the sample that saw them the first 100 MiB are old, 5 s later the rest.
+        let mut t = 15 * S;
+        while t < 40 * S {
+            t += 5 * S;
+            p.step(&g.sample(t));
+        }
+        assert_eq!(p.young_bytes(), 10 * MIB, "at {t}");
+        t += 5 * S;
+        p.step(&g.sample(t));
+        assert_eq!(p.young_bytes(), 0);
+        // Over many windows the ring (16 slots) wraps and stays right.
+        for _ in 0..100 {
+            t += 5 * S;
+            g.fill_cache(MIBP);
+            p.step(&g.sample(t));
+        }
+        assert!(
+            (6 * MIB..=8 * MIB).contains(&p.young_bytes()),
+            "{}",
+            p.young_bytes() / MIB
+        );
     }
 
     #[test]
@@ -578,7 +822,8 @@ mod tests {
     fn scaled_divides_times_only() {
         let c = OursConfig::scaled(10);
         assert_eq!(c.interval_ns, S / 2);
-        assert_eq!(c.idle_ns, 12 * S);
+        assert_eq!(c.idle_ns, 6 * S);
+        assert_eq!(c.cold_age_ns, 3 * S);
         assert_eq!(c.step_min, OursConfig::default().step_min);
         assert_eq!(c.time_limit_ns, S);
     }

@@ -278,7 +278,8 @@ pub fn run(sc: &Scenario, cfg: &RunConfig) -> Result<RunResult, SimError> {
             next_sample = now + sample_every;
             progress.update(now);
         }
-        // 1. Workload.
+        // 1. The flusher, then the workload.
+        guest.writeback(now);
         if workload.next_deadline(now).is_some_and(|d| d <= now) {
             workload.run(now, &mut guest);
         }

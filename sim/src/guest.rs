@@ -66,6 +66,8 @@ struct Entity {
     evicted: u64,
     /// Files: reads that found the file cached (two or more: on the active list).
     hits: u32,
+    /// Files: dirty (written, not yet written back) since then, ns.
+    dirty_since: Option<u64>,
 }
 
 /// Counters the guest keeps.
@@ -118,6 +120,8 @@ pub struct Guest {
     pub stats: GuestStats,
     /// Working-set counters the reclaim policies read (refaults, memory stall).
     pub ws: WorkingSet,
+    /// Files with dirty pages.
+    dirty: Vec<u32>,
 }
 
 /// What a reclaim policy reads about the working set: the model of `workingset_refault_file`
@@ -133,6 +137,10 @@ pub struct WorkingSet {
 
 /// Stall per refaulted 4 KiB page: a read at 400 MB/s.
 pub const REFAULT_STALL_NS: u64 = 10_000;
+
+/// Dirty file pages are written back this long after their file was first dirtied (Linux's
+/// `dirty_expire_centisecs`, 3000, per inode).
+pub const DIRTY_EXPIRE_NS: u64 = 30_000_000_000;
 
 /// Creates the guest. `online` frames are usable at boot (the rest is offline until
 /// hot-added); `kernel` frames are allocated and written at boot.
@@ -201,6 +209,7 @@ impl Guest {
             pcp_out: Vec::new(),
             stats: GuestStats::default(),
             ws: WorkingSet::default(),
+            dirty: Vec::new(),
         };
         g.boot(kernel, kernel_low);
         g
@@ -633,8 +642,21 @@ impl Guest {
             ent.size_pages = ent.size_pages.max(size_pages);
         }
         self.lru.insert(stamp, e);
-        // The cache holds a prefix of the file (eviction trims from the end).
-        let end = (from + pages).min(self.entities[e as usize].size_pages);
+        // The cache holds a prefix of the file (eviction trims from the end): the frames in it
+        // are counted, their places in the file are not. `pages + evicted` frames of the file
+        // were read before. A slice that starts at or beyond them reads the file for the first
+        // time (a file read in slices while reclaim evicts its earlier slices): it caches only
+        // what it reads, the evicted frames behind it are not read back (no refaults), as the
+        // kernel evicts a stream's oldest pages and the stream goes on reading new ones.
+        let ent = &self.entities[e as usize];
+        let read_before = ent.pages + ent.evicted;
+        let end = (from + pages).min(ent.size_pages);
+        let first_read = ent.evicted > 0 && from >= read_before;
+        let end = if first_read {
+            ent.pages + end.saturating_sub(read_before)
+        } else {
+            end
+        };
         let mut added = 0;
         while self.entities[e as usize].pages < end {
             let Some((pfn, o)) = self.alloc_block(0) else {
@@ -650,19 +672,87 @@ impl Guest {
             added += 1 << o;
         }
         let ent = &mut self.entities[e as usize];
-        let refaults = added.min(ent.evicted);
+        let refaults = if first_read {
+            0
+        } else {
+            added.min(ent.evicted)
+        };
         ent.evicted -= refaults;
         self.ws.refault_pages += refaults;
         self.ws.stall_ns += refaults * REFAULT_STALL_NS;
         added
     }
 
-    /// Frees up to `pages` frames of page cache, least recently used files first.
+    /// A process writes frames `[from, from + pages)` of the new file `name` (of
+    /// `size_pages` frames) at `now`: cached as [`Self::read_file`] caches them, and dirty
+    /// until written back ([`Self::writeback`], [`Self::sync`]). Returns the frames newly
+    /// cached.
+    pub fn write_file(
+        &mut self,
+        name: &str,
+        size_pages: u64,
+        from: u64,
+        pages: u64,
+        now: u64,
+    ) -> u64 {
+        let added = self.read_file(name, size_pages, from, pages);
+        let e = self.entity(name, true);
+        let ent = &mut self.entities[e as usize];
+        if ent.dirty_since.is_none() {
+            ent.dirty_since = Some(now);
+            self.dirty.push(e);
+        }
+        added
+    }
+
+    /// The flusher: files dirty for [`DIRTY_EXPIRE_NS`] at `now` are written back (clean).
+    pub fn writeback(&mut self, now: u64) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let entities = &mut self.entities;
+        self.dirty.retain(|&e| {
+            let ent = &mut entities[e as usize];
+            let expired = ent
+                .dirty_since
+                .is_none_or(|t| now.saturating_sub(t) >= DIRTY_EXPIRE_NS);
+            if expired {
+                ent.dirty_since = None;
+            }
+            !expired
+        });
+    }
+
+    /// `sync`: every dirty file is written back.
+    pub fn sync(&mut self) {
+        for e in core::mem::take(&mut self.dirty) {
+            self.entities[e as usize].dirty_since = None;
+        }
+    }
+
+    /// Page-cache frames not yet written back.
+    pub fn dirty_pages(&self) -> u64 {
+        self.dirty
+            .iter()
+            .map(|&e| self.entities[e as usize].pages)
+            .sum()
+    }
+
+    /// The least recently used file reclaim may take (not dirty), with its LRU stamp.
+    fn lru_clean(&self) -> Option<(u64, u32)> {
+        self.lru
+            .iter()
+            .find(|&(_, &e)| self.entities[e as usize].dirty_since.is_none())
+            .map(|(&s, &e)| (s, e))
+    }
+
+    /// Frees up to `pages` frames of page cache, least recently used files first (dirty files
+    /// are skipped: reclaim and `drop_caches` take clean pages only).
     /// `drop` counts them as dropped (drop_caches / cache policy) instead of reclaimed.
     pub fn reclaim_cache(&mut self, pages: u64, drop: bool) -> u64 {
         let mut freed = 0;
         while freed < pages {
-            let Some((&stamp, &e)) = self.lru.iter().next() else {
+            let Some((stamp, e)) = self.lru_clean() else {
                 break;
             };
             loop {
@@ -954,7 +1044,11 @@ impl Guest {
         let inactive: Vec<(u64, u32)> = self
             .lru
             .iter()
-            .filter(|&(_, &e)| self.entities.get(e as usize).is_some_and(|x| x.hits == 0))
+            .filter(|&(_, &e)| {
+                self.entities
+                    .get(e as usize)
+                    .is_some_and(|x| x.hits == 0 && x.dirty_since.is_none())
+            })
             .map(|(&st, &e)| (st, e))
             .collect();
         let mut freed = 0;
@@ -1096,6 +1190,51 @@ mod tests {
         assert!(g.stats.reclaimed_pages > 0);
         // "new" lost pages first (eviction trims the LRU file first).
         assert!(g.read_file("old", 20_000, 0, 20_000) < g.read_file("new", 20_000, 0, 20_000));
+        assert!(g.harness().violations().is_empty());
+    }
+
+    #[test]
+    fn a_stream_read_while_reclaim_runs_does_not_refault() {
+        let mut g = guest(0);
+        // A 4000-frame file read in slices of 1000; 300 of its cached frames are reclaimed
+        // after the first slice: the stream goes on with new frames, nothing is read back.
+        assert_eq!(g.read_file("f", 4000, 0, 1000), 1000);
+        assert_eq!(g.reclaim_inactive_first(300), 300);
+        assert_eq!(g.read_file("f", 4000, 1000, 1000), 1000);
+        assert_eq!(g.reclaim_inactive_first(200), 200);
+        assert_eq!(g.read_file("f", 4000, 2000, 2000), 2000);
+        assert_eq!(g.ws.refault_pages, 0);
+        assert_eq!(g.cache_pages(), 3500);
+        // Read whole again: the 500 evicted frames are read back, as refaults.
+        assert_eq!(g.read_file("f", 4000, 0, 4000), 500);
+        assert_eq!(g.ws.refault_pages, 500);
+        assert_eq!(g.cache_pages(), 4000);
+        assert!(g.harness().violations().is_empty());
+    }
+
+    #[test]
+    fn dirty_files_are_not_reclaimed_until_written_back() {
+        let s = 1_000_000_000;
+        let mut g = guest(0);
+        g.read_file("src", 1000, 0, 1000);
+        assert_eq!(g.write_file("obj", 2000, 0, 1000, 10 * s), 1000);
+        assert_eq!(g.write_file("obj", 2000, 1000, 1000, 20 * s), 1000);
+        assert_eq!(g.dirty_pages(), 2000);
+        // Reclaim and drop_caches take clean pages only.
+        assert_eq!(g.reclaim_inactive_first(3000), 1000);
+        assert_eq!(g.drop_caches(), 0);
+        // Written back 30 s after the file was first dirtied (per file, as Linux's inodes).
+        g.writeback(39 * s);
+        assert_eq!(g.dirty_pages(), 2000);
+        g.writeback(40 * s);
+        assert_eq!(g.dirty_pages(), 0);
+        assert_eq!(g.drop_caches(), 2000);
+        // `sync` cleans at once.
+        g.write_file("obj2", 500, 0, 500, 50 * s);
+        assert_eq!(g.drop_caches(), 0);
+        g.sync();
+        assert_eq!(g.drop_caches(), 500);
+        assert_eq!(g.ws.refault_pages, 0);
         assert!(g.harness().violations().is_empty());
     }
 

@@ -335,6 +335,20 @@ pub enum Action {
         #[serde(default)]
         over: SimDuration,
     },
+    /// A process writes a new file through the page cache (spread over `over`): its pages are
+    /// cached and dirty until they are written back (30 s after the file was first dirtied,
+    /// or at a `sync`); dirty pages are not reclaimed or dropped.
+    Write {
+        /// File name (files are identified by name).
+        file: String,
+        /// Bytes written.
+        size: ByteSize,
+        /// Spread the write over this long (default: at once).
+        #[serde(default)]
+        over: SimDuration,
+    },
+    /// `sync`: every dirty page is written back (clean, reclaimable).
+    Sync,
     /// `echo N > /proc/sys/vm/drop_caches` (1 = page cache; 3 adds reclaimable slab).
     DropCaches {
         /// 1, 2 or 3.
@@ -797,7 +811,7 @@ impl Scenario {
                 Action::Alloc { size, .. } if size.0 >= mem => {
                     return Err(bad("size", "allocation larger than the guest".to_string()));
                 }
-                Action::Read { size, .. } if size.0 >= mem => {
+                Action::Read { size, .. } | Action::Write { size, .. } if size.0 >= mem => {
                     return Err(bad("size", "file larger than the guest".to_string()));
                 }
                 Action::DropCaches { level } if !(1..=3).contains(level) => {
@@ -872,6 +886,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "alloc-free-4g",
         include_str!("../scenarios/alloc-free-4g.toml"),
     ),
+    ("build-idle", include_str!("../scenarios/build-idle.toml")),
 ];
 
 /// Loads a built-in scenario by name, or a scenario file by path.

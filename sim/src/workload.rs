@@ -49,6 +49,8 @@ enum Activity {
         done: u64,
         start: u64,
         end: u64,
+        /// A write of a new file (its pages are dirty).
+        write: bool,
     },
     Busy {
         end: u64,
@@ -125,7 +127,9 @@ impl Workload {
             .iter()
             .map(|(t, a)| {
                 t + match a {
-                    Action::Alloc { over, .. } | Action::Read { over, .. } => over.0,
+                    Action::Alloc { over, .. }
+                    | Action::Read { over, .. }
+                    | Action::Write { over, .. } => over.0,
                     Action::Busy { over } | Action::Churn { over, .. } => over.0,
                     _ => 0,
                 }
@@ -240,8 +244,21 @@ impl Workload {
                     done: 0,
                     start: t,
                     end: t + over.0,
+                    write: false,
                 });
             }
+            Action::Write { file, size, over } => {
+                self.active.push(Activity::Read {
+                    file,
+                    total: pages(size.0),
+                    done: 0,
+                    start: t,
+                    end: t + over.0,
+                    write: true,
+                });
+            }
+            // Waiting for the disk is not CPU time (iowait counts as idle).
+            Action::Sync => guest.sync(),
             Action::DropCaches { .. } => {
                 guest.drop_caches();
                 self.busy_until = self.busy_until.max(t + NS_PER_SEC);
@@ -334,10 +351,15 @@ impl Workload {
                 done,
                 start,
                 end,
+                write,
             } => {
                 let want = share(*total, *start, *end, now);
                 if want > *done {
-                    guest.read_file(file, *total, *done, want - *done);
+                    if *write {
+                        guest.write_file(file, *total, *done, want - *done, now);
+                    } else {
+                        guest.read_file(file, *total, *done, want - *done);
+                    }
                     *done = want;
                 }
                 *done < *total
