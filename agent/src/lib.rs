@@ -223,6 +223,8 @@ pub struct Capabilities {
     pub psi: bool,
     /// MGLRU is on and its debug file readable.
     pub lru_gen: bool,
+    /// MGLRU is on (`/sys/kernel/mm/lru_gen/enabled`).
+    pub lru_gen_enabled: bool,
 }
 
 /// Checks that the agent can act here (`dry_run`: only watch, root not needed).
@@ -233,14 +235,15 @@ pub fn check_env(sys: &dyn Sys, dry_run: bool) -> Result<Capabilities, EnvError>
     if !dry_run && !sys.is_root() {
         return Err(EnvError::NotRoot);
     }
+    let lru_gen_enabled = sys
+        .read("/sys/kernel/mm/lru_gen/enabled")
+        .is_ok_and(|s| s.trim() != "0x0000" && s.trim() != "0");
     let caps = Capabilities {
         memory_reclaim: sys.exists(&format!("{CGROUP}/memory.reclaim")),
         root_memory_stat: sys.exists(&format!("{CGROUP}/memory.stat")),
         psi: sys.exists("/proc/pressure/memory"),
-        lru_gen: sys
-            .read("/sys/kernel/mm/lru_gen/enabled")
-            .is_ok_and(|s| s.trim() != "0x0000" && s.trim() != "0")
-            && sys.exists(LRU_GEN_DEBUG),
+        lru_gen: lru_gen_enabled && sys.exists(LRU_GEN_DEBUG),
+        lru_gen_enabled,
     };
     if !caps.memory_reclaim && !sys.exists(DROP_CACHES) {
         return Err(EnvError::NoInterface);
@@ -318,6 +321,8 @@ impl Sampler {
             cpu_busy_ns,
             cpus,
             cold_file,
+            lru_gen: self.caps.lru_gen_enabled,
+            kept_pages: lru.kept_pages,
         })
     }
 }

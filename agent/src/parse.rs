@@ -122,6 +122,8 @@ pub struct FileLru {
     pub inactive_file: u64,
     /// Refaults, pages.
     pub refault_pages: u64,
+    /// `pgrefill`: pages reclaim scanned and kept, pages (0 where the file has none).
+    pub kept_pages: u64,
 }
 
 fn need(file: &str, m: &HashMap<String, u64>, k: &str) -> Result<u64, ParseError> {
@@ -144,6 +146,7 @@ pub fn memory_stat(text: &str) -> Result<FileLru, ParseError> {
             .or_else(|| m.get("workingset_refault"))
             .copied()
             .unwrap_or(0),
+        kept_pages: m.get("pgrefill").copied().unwrap_or(0),
     };
     if l.active_file.saturating_add(l.inactive_file) > l.file.saturating_add(l.file / 8 + (1 << 20))
     {
@@ -167,6 +170,8 @@ pub fn vmstat(text: &str) -> Result<FileLru, ParseError> {
             .or_else(|| m.get("workingset_refault"))
             .copied()
             .unwrap_or(0),
+        // Global: the kernel counts cgroup reclaim (memory.reclaim) only in memory.stat.
+        kept_pages: m.get("pgrefill").copied().unwrap_or(0),
     })
 }
 

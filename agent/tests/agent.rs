@@ -65,6 +65,32 @@ fn good_fixtures_parse() {
 }
 
 #[test]
+fn mglru_without_debugfs_still_reports_lru_gen_and_kept_pages() {
+    // memory.stat of the root cgroup at the end of scripts/reclaim-qemu's hot-cache run with
+    // `ours` on Debian's 6.12.117 (MGLRU on; its reclaim kept the 640 MiB hot set: pgrefill).
+    let s = good_sys();
+    s.set(
+        "/sys/fs/cgroup/memory.stat",
+        &fixture("memory.stat.6.12-mglru"),
+    );
+    s.set("/sys/kernel/mm/lru_gen/enabled", "0x0007\n");
+    let c = caps(&s);
+    assert!(
+        c.lru_gen_enabled && !c.lru_gen,
+        "no debugfs: no ages, but MGLRU is on"
+    );
+    let sample = Sampler::new(c, 30_000).sample(&s).expect("sample");
+    assert!(sample.lru_gen);
+    assert_eq!(sample.cold_file, None);
+    assert_eq!(sample.kept_pages, 163_832);
+    assert_eq!(sample.refault_pages, 22_604);
+    // A classic LRU (the good fixture, no lru_gen file): not MGLRU.
+    let s = good_sys();
+    let sample = Sampler::new(caps(&s), 30_000).sample(&s).expect("sample");
+    assert!(!sample.lru_gen);
+}
+
+#[test]
 fn malformed_files_are_clear_errors_naming_the_file() {
     for (path, fix, needle) in [
         (

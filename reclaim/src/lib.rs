@@ -161,6 +161,13 @@ pub struct Sample {
     /// MGLRU (`/sys/kernel/mm/lru_gen` on): file bytes in generations older than
     /// [`OursConfig::cold_age_ns`]. `None` without MGLRU or where it cannot be read.
     pub cold_file: Option<u64>,
+    /// MGLRU is on (`/sys/kernel/mm/lru_gen/enabled`), whether or not its ages can be read.
+    pub lru_gen: bool,
+    /// Pages the kernel's reclaim in the root cgroup looked at and kept (`memory.stat`
+    /// `pgrefill`, cumulative). With MGLRU: pages it moved out of the way into a younger
+    /// generation because they were used since they were added; without it: active pages
+    /// moved to the inactive list.
+    pub kept_pages: u64,
 }
 
 /// One thing a policy asks the executor to do.

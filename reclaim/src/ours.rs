@@ -72,6 +72,9 @@ pub struct OursConfig {
     pub psi_limit_ppm: u64,
     /// Refaults up to this many bytes per interval are noise.
     pub refault_slack: u64,
+    /// MGLRU: pages kept by the kernel's reclaim (`pgrefill`) up to this many bytes per
+    /// interval are noise.
+    pub kept_slack: u64,
     /// First protection time after refaults (doubles on every repeat).
     pub hold_ns: u64,
     /// Longest protection time.
@@ -105,6 +108,7 @@ impl Default for OursConfig {
             inactive_reserve: 16 * MIB,
             psi_limit_ppm: 1000,
             refault_slack: MIB,
+            kept_slack: 8 * MIB,
             hold_ns: 15 * 60 * NS_PER_SEC,
             hold_max_ns: 2 * 3600 * NS_PER_SEC,
             probe_step: 4 * MIB,
@@ -150,6 +154,8 @@ pub enum Verdict {
     AtFloor,
     /// Refaults: backed off.
     Refaults,
+    /// MGLRU kept pages in use out of the way of the last step: the floor is reached.
+    InUse,
     /// Memory pressure: backed off.
     Pressure,
 }
@@ -183,6 +189,8 @@ pub struct Ours {
     ring_head: usize,
     /// Bytes that came in within the last [`OursConfig::cold_age_ns`] (as of the last sample).
     young: u64,
+    /// The last plan reclaimed (so the kernel's `pgrefill` since then is ours).
+    reclaimed_last: bool,
 }
 
 impl Ours {
@@ -208,6 +216,7 @@ impl Ours {
             ring_len: 0,
             ring_head: 0,
             young: 0,
+            reclaimed_last: false,
         }
     }
 
@@ -362,6 +371,22 @@ impl Ours {
             self.hold = (self.hold * 2).min(self.cfg.hold_max_ns);
             return plan;
         }
+        // MGLRU: our last step made the kernel move pages out of the way because they were
+        // used since they were added (its protection of read-again cache). The ages do not
+        // show a hot set read through read(), this does, before the next re-read would show
+        // it as refaults: what is left is in use. (The classic LRU's `pgrefill` is the
+        // active list being aged, which the floor above the active list already accounts for.)
+        let kept = s.kept_pages.saturating_sub(last.kept_pages) * crate::PAGE;
+        if s.lru_gen && self.reclaimed_last && kept > self.cfg.kept_slack && !self.idle_at(now) {
+            self.reclaimed_last = false;
+            self.verdict = Verdict::InUse;
+            self.step = self.cfg.step_min;
+            self.probe = 0;
+            self.learned = self.learned.max(s.file).min(s.mem_total);
+            self.quiet_until = self.quiet_until.max(now + self.hold);
+            return plan;
+        }
+        self.reclaimed_last = false;
         if pressure {
             self.verdict = Verdict::Pressure;
             self.step = self.cfg.step_min;
@@ -416,6 +441,7 @@ impl Ours {
                 self.last_compact = self.last.map(|s| s.now_ns);
             }
             Action::Reclaim { .. } | Action::DropCaches { .. } => {
+                self.reclaimed_last |= matches!(a, Action::Reclaim { .. });
                 self.freed_since_compact += o.freed;
                 self.freed_since_sample += o.freed;
                 match o.error {
@@ -829,6 +855,56 @@ mod tests {
                 .any(|a| matches!(a, Action::Reclaim { .. })),
             "no reclaim below the learned floor"
         );
+    }
+
+    #[test]
+    fn mglru_pages_kept_by_the_kernel_stop_reclaim_before_refaults() {
+        let g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        let mglru = |mut s: Sample, kept_mib: u64| {
+            s.lru_gen = true;
+            s.cold_file = Some(s.file);
+            s.kept_pages = kept_mib * MIBP;
+            s
+        };
+        p.step(&mglru(g.sample(0), 0));
+        let plan = p.step(&mglru(g.sample(5 * S), 0));
+        let a = *plan.actions().next().expect("a reclaim step");
+        p.outcome(
+            &a,
+            &Outcome {
+                freed: 8 * MIB,
+                elapsed_ns: 1_000_000,
+                error: None,
+            },
+        );
+        // The kernel moved 64 MiB of used pages out of the way of that step: stop there.
+        let s = mglru(g.sample(10 * S), 64);
+        assert!(p.step(&s).is_empty());
+        assert_eq!(p.verdict(), Verdict::InUse);
+        assert_eq!(p.floor(&s), s.file);
+        // Kept pages without a step of ours before them (kswapd, another reclaimer) say
+        // nothing about our floor; nor do they on a classic LRU (the active list aging).
+        let mut q = Ours::new(OursConfig::default());
+        q.step(&mglru(g.sample(0), 0));
+        q.step(&mglru(g.sample(5 * S), 64));
+        assert_ne!(q.verdict(), Verdict::InUse);
+        let mut r = Ours::new(OursConfig::default());
+        r.step(&g.sample(0));
+        let plan = r.step(&g.sample(5 * S));
+        let a = *plan.actions().next().expect("a reclaim step");
+        r.outcome(
+            &a,
+            &Outcome {
+                freed: 8 * MIB,
+                elapsed_ns: 1_000_000,
+                error: None,
+            },
+        );
+        let mut s = g.sample(10 * S);
+        s.kept_pages = 64 * MIBP;
+        r.step(&s);
+        assert_ne!(r.verdict(), Verdict::InUse);
     }
 
     #[test]

@@ -116,6 +116,8 @@ impl ModelCache {
             cpu_busy_ns: self.busy_ns,
             cpus: 1,
             cold_file: None,
+            lru_gen: false,
+            kept_pages: 0,
         }
     }
 

@@ -1107,6 +1107,9 @@ impl Guest {
             cpu_busy_ns: busy_ns,
             cpus: 1,
             cold_file: None,
+            // The model is a classic two-list LRU; it does not count scanned-and-kept pages.
+            lru_gen: false,
+            kept_pages: 0,
         }
     }
 }
