@@ -323,6 +323,12 @@ impl Sampler {
             cold_file,
             lru_gen: self.caps.lru_gen_enabled,
             kept_pages: lru.kept_pages,
+            // Optional: unknown, the idle test counts the agent's own CPU as busy.
+            own_cpu_ns: sys
+                .read("/proc/self/stat")
+                .ok()
+                .and_then(|t| parse::self_cpu(&t).ok())
+                .unwrap_or(0),
         })
     }
 }

@@ -57,12 +57,15 @@ pub fn psi(text: &str) -> Result<(u64, u32), ParseError> {
 /// `USER_HZ`, which is 100 on every architecture the agent is built for.
 struct UserHz;
 
+/// Linux's `USER_HZ` (clock ticks per second in `/proc/stat` and `/proc/<pid>/stat`).
+const USER_HZ: u64 = 100;
+
 impl procfs_core::SystemInfoInterface for UserHz {
     fn boot_time_secs(&self) -> procfs_core::ProcResult<u64> {
         Ok(0)
     }
     fn ticks_per_second(&self) -> u64 {
-        100
+        USER_HZ
     }
     fn page_size(&self) -> u64 {
         4096
@@ -86,6 +89,16 @@ pub fn cpu(text: &str) -> Result<(u64, u32), ParseError> {
         + t.steal_ms().unwrap_or(0);
     let cpus = u32::try_from(s.cpu_time.len()).unwrap_or(u32::MAX).max(1);
     Ok((busy_ms.saturating_mul(1_000_000), cpus))
+}
+
+/// `/proc/self/stat`: this process's utime + stime, ns (clock ticks of `USER_HZ`).
+pub fn self_cpu(text: &str) -> Result<u64, ParseError> {
+    use procfs_core::FromRead;
+    let s = procfs_core::process::Stat::from_read(text.as_bytes())
+        .map_err(|e| err("/proc/self/stat", e))?;
+    Ok(s.utime
+        .saturating_add(s.stime)
+        .saturating_mul(1_000_000_000 / USER_HZ))
 }
 
 /// A flat `key value` file (`memory.stat`, `/proc/vmstat`).

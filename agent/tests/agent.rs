@@ -91,6 +91,21 @@ fn mglru_without_debugfs_still_reports_lru_gen_and_kept_pages() {
 }
 
 #[test]
+fn the_agents_own_cpu_time_comes_from_proc_self_stat() {
+    // utime 250 + stime 130 ticks of USER_HZ (100): 3.8 s.
+    assert_eq!(parse::self_cpu(&fixture("self-stat")), Ok(3_800_000_000));
+    assert!(parse::self_cpu("1234 (hv-dynmem) S garbage").is_err());
+    let s = good_sys();
+    s.set("/proc/self/stat", &fixture("self-stat"));
+    let sample = Sampler::new(caps(&s), 30_000).sample(&s).expect("sample");
+    assert_eq!(sample.own_cpu_ns, 3_800_000_000);
+    // Unreadable: 0 (the idle test then counts the agent's CPU as busy), not an error.
+    s.set("/proc/self/stat", "garbage");
+    let sample = Sampler::new(caps(&s), 30_000).sample(&s).expect("sample");
+    assert_eq!(sample.own_cpu_ns, 0);
+}
+
+#[test]
 fn malformed_files_are_clear_errors_naming_the_file() {
     for (path, fix, needle) in [
         (

@@ -168,6 +168,10 @@ pub struct Sample {
     /// generation because they were used since they were added; without it: active pages
     /// moved to the inactive list.
     pub kept_pages: u64,
+    /// CPU time of the agent itself, ns (`/proc/self/stat` utime + stime; 0 where unknown).
+    /// It includes the kernel's reclaim and compaction run in its writes; an idle test leaves
+    /// it out, so that reclaiming does not make an idle machine look busy.
+    pub own_cpu_ns: u64,
 }
 
 /// One thing a policy asks the executor to do.

@@ -330,7 +330,13 @@ impl Ours {
         let own = core::mem::take(&mut self.own_stall_ns);
         self.track_inflow(&last, s);
         // CPU: idle intervals in a row.
-        let busy = s.cpu_busy_ns.saturating_sub(last.cpu_busy_ns);
+        // Our own CPU time (the kernel's reclaim and compaction in our writes included) is not
+        // the machine being used: without this, reclaiming keeps an idle machine "busy".
+        let own_cpu = s.own_cpu_ns.saturating_sub(last.own_cpu_ns);
+        let busy = s
+            .cpu_busy_ns
+            .saturating_sub(last.cpu_busy_ns)
+            .saturating_sub(own_cpu);
         let cap = u128::from(dt) * u128::from(s.cpus.max(1));
         let busy_ppm = (u128::from(busy) * 1_000_000 / cap) as u64;
         if busy_ppm <= self.cfg.idle_busy_ppm {
@@ -905,6 +911,28 @@ mod tests {
         s.kept_pages = 64 * MIBP;
         r.step(&s);
         assert_ne!(r.verdict(), Verdict::InUse);
+    }
+
+    #[test]
+    fn our_own_cpu_time_does_not_make_an_idle_machine_busy() {
+        // 2 % of the CPU busy, all of it the agent's own reclaim writes: idle after a minute.
+        let g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        for i in 0..=13u64 {
+            let mut s = g.sample(i * 5 * S);
+            s.cpu_busy_ns = i * 100_000_000;
+            s.own_cpu_ns = i * 100_000_000;
+            p.step(&s);
+        }
+        assert_eq!(p.floor(&g.sample(65 * S)), 0, "idle: floor 0");
+        // The same 2 % from other processes: busy, the floor stays.
+        let mut q = Ours::new(OursConfig::default());
+        for i in 0..=13u64 {
+            let mut s = g.sample(i * 5 * S);
+            s.cpu_busy_ns = i * 100_000_000;
+            q.step(&s);
+        }
+        assert!(q.floor(&g.sample(65 * S)) > 0, "busy: the floor stays");
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl ModelCache {
             cold_file: None,
             lru_gen: false,
             kept_pages: 0,
+            own_cpu_ns: 0,
         }
     }
 

@@ -1110,6 +1110,8 @@ impl Guest {
             // The model is a classic two-list LRU; it does not count scanned-and-kept pages.
             lru_gen: false,
             kept_pages: 0,
+            // The model's reclaim costs no CPU.
+            own_cpu_ns: 0,
         }
     }
 }
