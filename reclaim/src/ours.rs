@@ -30,6 +30,13 @@
 //!   bytes becomes the floor (the whole cache when the active list is unknown), held for a
 //!   hold time that doubles on every repeat (up to [`OursConfig::hold_max_ns`]) and then
 //!   lowered by [`OursConfig::probe_step`] per interval.
+//! * **MGLRU** (Linux 6.1+, on by default in Debian's 6.12 and 7.x): its generations age only
+//!   when something reclaims, and a page read again through `read()` stays in the generation
+//!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
+//!   a step of ours after which the kernel counted more than [`OursConfig::kept_slack`] of
+//!   `pgrefill` (pages it moved out of the way because they were used again) reached the
+//!   working set, and so did one followed by refaults; either way what is left is the floor,
+//!   held like a refault.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
@@ -37,7 +44,8 @@
 //!   but the kernel does not age it without pressure. After a hold time without refaults the
 //!   floor is lowered into the active list by [`OursConfig::probe_step`] per interval; the
 //!   first refault ends the probe.
-//! * **idle**: when the CPUs have been idle (≤ [`OursConfig::idle_busy_ppm`]) for
+//! * **idle**: when the CPUs have been idle (≤ [`OursConfig::idle_busy_ppm`], the agent's own
+//!   CPU time, which includes the kernel's reclaim in its writes, left out) for
 //!   [`OursConfig::idle_ns`] (1 minute, half of WSL's window: the steps stop at the first busy
 //!   interval, where `dropcache` throws everything away at once), nobody is using the cache:
 //!   the floor drops to zero and every step is four times the maximum (what `dropcache` would
