@@ -33,10 +33,10 @@
 //! * **MGLRU** (Linux 6.1+, on by default in Debian's 6.12 and 7.x): its generations age only
 //!   when something reclaims, and a page read again through `read()` stays in the generation
 //!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
-//!   a step of ours after which the kernel counted more than [`OursConfig::kept_slack`] of
-//!   `pgrefill` (pages it moved out of the way because they were used again) reached the
-//!   working set, and so did one followed by refaults; either way what is left is the floor,
-//!   held like a refault.
+//!   after a step of ours the kernel counts the pages it moved out of the way because they
+//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, plus the
+//!   reserve, become the floor (held like a refault; where that is all that is left, reclaim
+//!   stops); and a step followed by refaults makes what is left the floor.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
@@ -387,18 +387,24 @@ impl Ours {
         }
         // MGLRU: our last step made the kernel move pages out of the way because they were
         // used since they were added (its protection of read-again cache). The ages do not
-        // show a hot set read through read(), this does, before the next re-read would show
-        // it as refaults: what is left is in use. (The classic LRU's `pgrefill` is the
-        // active list being aged, which the floor above the active list already accounts for.)
+        // show a hot set read through read(); this does, before the next re-read would show
+        // it as refaults: that many bytes (plus the reserve) are in use and become the floor.
+        // Where that is all that is left, stop. (A scan can meet hot pages while cold ones are
+        // still left, as on 7.3, which moves 56 MiB of a 128 MiB hot set out of the way of the
+        // first 8 MiB step: then reclaim goes on above the new floor. The classic LRU's
+        // `pgrefill` is the active list being aged, which its floor already accounts for.)
         let kept = s.kept_pages.saturating_sub(last.kept_pages) * crate::PAGE;
         if s.lru_gen && self.reclaimed_last && kept > self.cfg.kept_slack && !self.idle_at(now) {
-            self.reclaimed_last = false;
-            self.verdict = Verdict::InUse;
-            self.step = self.cfg.step_min;
             self.probe = 0;
-            self.learned = self.learned.max(s.file).min(s.mem_total);
+            let in_use = kept.saturating_add(self.cfg.inactive_reserve);
+            self.learned = self.learned.max(in_use).min(s.mem_total);
             self.quiet_until = self.quiet_until.max(now + self.hold);
-            return plan;
+            if self.learned >= s.file {
+                self.reclaimed_last = false;
+                self.verdict = Verdict::InUse;
+                self.step = self.cfg.step_min;
+                return plan;
+            }
         }
         self.reclaimed_last = false;
         if pressure {
@@ -892,11 +898,30 @@ mod tests {
                 error: None,
             },
         );
-        // The kernel moved 64 MiB of used pages out of the way of that step: stop there.
+        // The kernel moved 64 MiB of used pages out of the way of that step: they (and the
+        // reserve) are the floor from now on; with far more cache left, reclaim goes on.
         let s = mglru(g.sample(10 * S), 64);
-        assert!(p.step(&s).is_empty());
-        assert_eq!(p.verdict(), Verdict::InUse);
-        assert_eq!(p.floor(&s), s.file);
+        assert!(!p.step(&s).is_empty());
+        assert_eq!(p.verdict(), Verdict::Reclaim);
+        assert_eq!(p.floor(&s), 80 * MIB);
+        // Where the kept pages are all that is left, stop there.
+        let g2 = guest(0);
+        let mut p2 = Ours::new(OursConfig::default());
+        p2.step(&mglru(g2.sample(0), 0));
+        let plan = p2.step(&mglru(g2.sample(5 * S), 0));
+        let a = *plan.actions().next().expect("a reclaim step");
+        p2.outcome(
+            &a,
+            &Outcome {
+                freed: 8 * MIB,
+                elapsed_ns: 1_000_000,
+                error: None,
+            },
+        );
+        let s = mglru(g2.sample(10 * S), 4096);
+        assert!(p2.step(&s).is_empty());
+        assert_eq!(p2.verdict(), Verdict::InUse);
+        assert!(p2.floor(&s) >= s.file);
         // Kept pages without a step of ours before them (kswapd, another reclaimer) say
         // nothing about our floor; nor do they on a classic LRU (the active list aging).
         let mut q = Ours::new(OursConfig::default());
