@@ -34,9 +34,9 @@
 //!   when something reclaims, and a page read again through `read()` stays in the generation
 //!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
 //!   after a step of ours the kernel counts the pages it moved out of the way because they
-//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, plus the
-//!   reserve, become the floor (held like a refault; where that is all that is left, reclaim
-//!   stops); and a step followed by refaults makes what is left the floor.
+//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them and at least
+//!   16 times what the step freed mean that what is left is in use, and so do refaults after
+//!   a step; either way what is left is the floor, held like a refault.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
@@ -197,8 +197,8 @@ pub struct Ours {
     ring_head: usize,
     /// Bytes that came in within the last [`OursConfig::cold_age_ns`] (as of the last sample).
     young: u64,
-    /// The last plan reclaimed (so the kernel's `pgrefill` since then is ours).
-    reclaimed_last: bool,
+    /// Bytes the last plan's reclaim freed (so the kernel's `pgrefill` since then is ours).
+    reclaimed_last: u64,
 }
 
 impl Ours {
@@ -224,7 +224,7 @@ impl Ours {
             ring_len: 0,
             ring_head: 0,
             young: 0,
-            reclaimed_last: false,
+            reclaimed_last: 0,
         }
     }
 
@@ -336,6 +336,7 @@ impl Ours {
             return plan;
         }
         let own = core::mem::take(&mut self.own_stall_ns);
+        let freed_last = core::mem::take(&mut self.reclaimed_last);
         self.track_inflow(&last, s);
         // CPU: idle intervals in a row.
         // Our own CPU time (the kernel's reclaim and compaction in our writes included) is not
@@ -387,26 +388,27 @@ impl Ours {
         }
         // MGLRU: our last step made the kernel move pages out of the way because they were
         // used since they were added (its protection of read-again cache). The ages do not
-        // show a hot set read through read(); this does, before the next re-read would show
-        // it as refaults: that many bytes (plus the reserve) are in use and become the floor.
-        // Where that is all that is left, stop. (A scan can meet hot pages while cold ones are
-        // still left, as on 7.3, which moves 56 MiB of a 128 MiB hot set out of the way of the
-        // first 8 MiB step: then reclaim goes on above the new floor. The classic LRU's
-        // `pgrefill` is the active list being aged, which its floor already accounts for.)
+        // show a hot set read through read(); this can, before the next re-read would show it
+        // as refaults. Only where it kept at least 16 times what the step freed (≥ 94 % of
+        // what it looked at was in use) is what is left the working set: on 6.12 the kernel
+        // keeps nothing while cold cache is left and the whole 640 MiB hot set (20× the step)
+        // at the first step into it, but 7.3 also moves 7-13× the step of cold cache out of
+        // the way of the first steps. (The classic LRU's `pgrefill` is the active list being
+        // aged, which its floor already accounts for.)
         let kept = s.kept_pages.saturating_sub(last.kept_pages) * crate::PAGE;
-        if s.lru_gen && self.reclaimed_last && kept > self.cfg.kept_slack && !self.idle_at(now) {
+        if s.lru_gen
+            && freed_last > 0
+            && kept > self.cfg.kept_slack
+            && kept >= freed_last.saturating_mul(16)
+            && !self.idle_at(now)
+        {
+            self.verdict = Verdict::InUse;
+            self.step = self.cfg.step_min;
             self.probe = 0;
-            let in_use = kept.saturating_add(self.cfg.inactive_reserve);
-            self.learned = self.learned.max(in_use).min(s.mem_total);
+            self.learned = self.learned.max(s.file).min(s.mem_total);
             self.quiet_until = self.quiet_until.max(now + self.hold);
-            if self.learned >= s.file {
-                self.reclaimed_last = false;
-                self.verdict = Verdict::InUse;
-                self.step = self.cfg.step_min;
-                return plan;
-            }
+            return plan;
         }
-        self.reclaimed_last = false;
         if pressure {
             self.verdict = Verdict::Pressure;
             self.step = self.cfg.step_min;
@@ -461,7 +463,9 @@ impl Ours {
                 self.last_compact = self.last.map(|s| s.now_ns);
             }
             Action::Reclaim { .. } | Action::DropCaches { .. } => {
-                self.reclaimed_last |= matches!(a, Action::Reclaim { .. });
+                if matches!(a, Action::Reclaim { .. }) {
+                    self.reclaimed_last += o.freed;
+                }
                 self.freed_since_compact += o.freed;
                 self.freed_since_sample += o.freed;
                 match o.error {
@@ -880,70 +884,45 @@ mod tests {
     #[test]
     fn mglru_pages_kept_by_the_kernel_stop_reclaim_before_refaults() {
         let g = guest(100);
-        let mut p = Ours::new(OursConfig::default());
         let mglru = |mut s: Sample, kept_mib: u64| {
             s.lru_gen = true;
             s.cold_file = Some(s.file);
             s.kept_pages = kept_mib * MIBP;
             s
         };
-        p.step(&mglru(g.sample(0), 0));
-        let plan = p.step(&mglru(g.sample(5 * S), 0));
-        let a = *plan.actions().next().expect("a reclaim step");
-        p.outcome(
-            &a,
-            &Outcome {
-                freed: 8 * MIB,
-                elapsed_ns: 1_000_000,
-                error: None,
-            },
-        );
-        // The kernel moved 64 MiB of used pages out of the way of that step: they (and the
-        // reserve) are the floor from now on; with far more cache left, reclaim goes on.
-        let s = mglru(g.sample(10 * S), 64);
-        assert!(!p.step(&s).is_empty());
-        assert_eq!(p.verdict(), Verdict::Reclaim);
-        assert_eq!(p.floor(&s), 80 * MIB);
-        // Where the kept pages are all that is left, stop there.
-        let g2 = guest(0);
-        let mut p2 = Ours::new(OursConfig::default());
-        p2.step(&mglru(g2.sample(0), 0));
-        let plan = p2.step(&mglru(g2.sample(5 * S), 0));
-        let a = *plan.actions().next().expect("a reclaim step");
-        p2.outcome(
-            &a,
-            &Outcome {
-                freed: 8 * MIB,
-                elapsed_ns: 1_000_000,
-                error: None,
-            },
-        );
-        let s = mglru(g2.sample(10 * S), 4096);
-        assert!(p2.step(&s).is_empty());
-        assert_eq!(p2.verdict(), Verdict::InUse);
-        assert!(p2.floor(&s) >= s.file);
-        // Kept pages without a step of ours before them (kswapd, another reclaimer) say
-        // nothing about our floor; nor do they on a classic LRU (the active list aging).
+        // One 8 MiB step, then the kernel reports `kept_mib` kept: the verdict.
+        let after_step = |kept_mib: u64, lru_gen: bool| {
+            let mut p = Ours::new(OursConfig::default());
+            let fix = |s: Sample| if lru_gen { mglru(s, 0) } else { s };
+            p.step(&fix(g.sample(0)));
+            let plan = p.step(&fix(g.sample(5 * S)));
+            let a = *plan.actions().next().expect("a reclaim step");
+            p.outcome(
+                &a,
+                &Outcome {
+                    freed: 8 * MIB,
+                    elapsed_ns: 1_000_000,
+                    error: None,
+                },
+            );
+            let mut s = fix(g.sample(10 * S));
+            s.kept_pages = kept_mib * MIBP;
+            p.step(&s);
+            (p.verdict(), p.floor(&s), s.file)
+        };
+        // 6.12 at the hot set: the kernel kept 20x the step: what is left is the floor.
+        let (v, floor, file) = after_step(160, true);
+        assert_eq!(v, Verdict::InUse);
+        assert_eq!(floor, file);
+        // 7.3 in cold cache: 7x the step kept: not the working set, reclaim goes on.
+        assert_eq!(after_step(56, true).0, Verdict::Reclaim);
+        // A classic LRU's pgrefill (the active list aging) says nothing here.
+        assert_ne!(after_step(160, false).0, Verdict::InUse);
+        // Kept pages without a step of ours before them (kswapd, another reclaimer): nothing.
         let mut q = Ours::new(OursConfig::default());
         q.step(&mglru(g.sample(0), 0));
-        q.step(&mglru(g.sample(5 * S), 64));
+        q.step(&mglru(g.sample(5 * S), 640));
         assert_ne!(q.verdict(), Verdict::InUse);
-        let mut r = Ours::new(OursConfig::default());
-        r.step(&g.sample(0));
-        let plan = r.step(&g.sample(5 * S));
-        let a = *plan.actions().next().expect("a reclaim step");
-        r.outcome(
-            &a,
-            &Outcome {
-                freed: 8 * MIB,
-                elapsed_ns: 1_000_000,
-                error: None,
-            },
-        );
-        let mut s = g.sample(10 * S);
-        s.kept_pages = 64 * MIBP;
-        r.step(&s);
-        assert_ne!(r.verdict(), Verdict::InUse);
     }
 
     #[test]
