@@ -217,6 +217,7 @@ impl Workload {
     }
 
     fn start(&mut self, t: u64, action: Action, guest: &mut Guest) {
+        let write = matches!(action, Action::Write { .. });
         match action {
             Action::Alloc {
                 process,
@@ -237,24 +238,14 @@ impl Workload {
                 guest.free_anon(&process, size.map(|s| pages(s.0)));
                 self.busy_until = self.busy_until.max(t + NS_PER_SEC);
             }
-            Action::Read { file, size, over } => {
+            Action::Read { file, size, over } | Action::Write { file, size, over } => {
                 self.active.push(Activity::Read {
                     file,
                     total: pages(size.0),
                     done: 0,
                     start: t,
                     end: t + over.0,
-                    write: false,
-                });
-            }
-            Action::Write { file, size, over } => {
-                self.active.push(Activity::Read {
-                    file,
-                    total: pages(size.0),
-                    done: 0,
-                    start: t,
-                    end: t + over.0,
-                    write: true,
+                    write,
                 });
             }
             // Waiting for the disk is not CPU time (iowait counts as idle).

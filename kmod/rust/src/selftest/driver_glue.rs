@@ -87,6 +87,34 @@ pub(super) fn handshake(buf: &mut [u8]) -> Option<Caps> {
     caps
 }
 
+/// The parameters as the module's load options give them (`hot_add`, `hibernation`), before
+/// any probe rule (`ffi::probe_arch`).
+pub(super) fn load_params(hot_add: bool, hibernation: bool) -> k::kglue_drv_params {
+    k::kglue_drv_params {
+        pressure_report_delay: 0,
+        hot_add: u32::from(hot_add),
+        reporting: 0,
+        reporting_order: 0,
+        memory_block_pages: ffi::memory_block_pages(),
+        hibernation: u32::from(hibernation),
+        hot_add_cap: 0,
+    }
+}
+
+/// Steps the driver (as [`step_until`]) until it answers a hot-add request: the response's
+/// (page count, result), or `None` without an answer.
+pub(super) fn hot_add_response(buf: &mut [u8], steps: u32, ms: u32) -> Option<(u32, u32)> {
+    let mut resp = None;
+    step_until(buf, steps, ms, |m| {
+        if let Message::HotAddResponse(r) = m {
+            resp = Some((r.page_count.get(), r.result.get()));
+            return true;
+        }
+        false
+    });
+    resp
+}
+
 /// Steps the driver until `f` has seen what it waits for (returns true), at most `steps`
 /// times with `ms` milliseconds between steps.
 pub(super) fn step_until(

@@ -18,13 +18,12 @@
 //!   committed, as Linux), `MemTotal` drops; onlining it again restores both.
 
 use super::Ktap;
-use super::driver_glue::{connect, debugfs, debugfs_value, step_until};
+use super::driver_glue::{connect, debugfs, debugfs_value, hot_add_response, load_params};
 use crate::driver::{hvdm_drv_step, hvdm_drv_stop};
 use crate::ffi;
 use alloc::vec::Vec;
 use core::ffi::c_int;
-use hv_dynmem::protocol::{Message, PageRange, encode};
-use hyperv_bindings::kernel as k;
+use hv_dynmem::protocol::{PageRange, encode};
 use zerocopy::IntoBytes;
 
 /// Blocks at the end of the area backed in pieces.
@@ -43,15 +42,7 @@ fn hot_add(buf: &mut [u8], id: u32, range: PageRange, region: Option<PageRange>)
         Some(r) => ffi::st_host_send(&encode::to_vec(&fixed, &[r])),
         None => ffi::st_host_send(fixed.as_bytes()),
     };
-    let mut resp = (0, u32::MAX);
-    step_until(buf, 20, 0, |m| {
-        if let Message::HotAddResponse(r) = m {
-            resp = (r.page_count.get(), r.result.get());
-            return true;
-        }
-        false
-    });
-    resp
+    hot_add_response(buf, 20, 0).unwrap_or((0, u32::MAX))
 }
 
 fn range(start: u64, pages: u64) -> PageRange {
@@ -75,15 +66,7 @@ pub fn run_hot_add() -> c_int {
     ));
 
     let init = ffi::ha_init();
-    let mut p = k::kglue_drv_params {
-        pressure_report_delay: 0,
-        hot_add: 1,
-        reporting: 0,
-        reporting_order: 0,
-        memory_block_pages: block,
-        hibernation: 0,
-        hot_add_cap: 0,
-    };
+    let mut p = load_params(true, false);
     ffi::probe_arch(&mut p);
     let caps = connect(&mut p, &mut buf);
     t.check(

@@ -12,13 +12,14 @@
 //! * ballooning still works (a 64-page balloon and its unballoon).
 
 use super::Ktap;
-use super::driver_glue::{connect, debugfs, debugfs_value, step_until};
+use super::driver_glue::{
+    connect, debugfs, debugfs_value, hot_add_response, load_params, step_until,
+};
 use crate::driver::hvdm_drv_stop;
 use crate::ffi;
 use alloc::vec::Vec;
 use core::ffi::c_int;
 use hv_dynmem::protocol::{Message, PageRange, encode};
-use hyperv_bindings::kernel as k;
 use zerocopy::IntoBytes;
 
 /// The test body.
@@ -26,15 +27,8 @@ pub fn run() -> c_int {
     let mut t = Ktap::start("hot_add_off", 5);
     let mut buf = alloc::vec![0u8; 8192];
     let block = ffi::memory_block_pages();
-    let mut p = k::kglue_drv_params {
-        pressure_report_delay: 0,
-        hot_add: 1,
-        reporting: 0,
-        reporting_order: 0,
-        memory_block_pages: block,
-        hibernation: 0,
-        hot_add_cap: 1,
-    };
+    let mut p = load_params(true, false);
+    p.hot_add_cap = 1;
     ffi::probe_arch(&mut p);
     t.check(
         p.hot_add_cap == 0 && p.hot_add == 0,
@@ -71,14 +65,7 @@ pub fn run() -> c_int {
     };
     let fixed = encode::hot_add_request(7, range);
     ffi::st_host_send(&encode::to_vec(&fixed, &[region]));
-    let mut resp = None;
-    step_until(&mut buf, 10, 10, |m| {
-        if let Message::HotAddResponse(r) = m {
-            resp = Some((r.page_count.get(), r.result.get()));
-            return true;
-        }
-        false
-    });
+    let resp = hot_add_response(&mut buf, 10, 10);
     let h1 = ffi::ha_stats();
     let total1 = ffi::meminfo().totalram;
     t.check(

@@ -13,7 +13,9 @@
 //!   the permanent failure (0 pages, result 1), and debugfs shows ` hibernation`.
 
 use super::Ktap;
-use super::driver_glue::{connect, debugfs, debugfs_value, drain, handshake, step_until};
+use super::driver_glue::{
+    connect, debugfs, debugfs_value, drain, handshake, hot_add_response, load_params, step_until,
+};
 use crate::driver::{hvdm_drv_resume, hvdm_drv_step, hvdm_drv_stop, hvdm_drv_suspend};
 use crate::ffi;
 use alloc::vec::Vec;
@@ -22,22 +24,9 @@ use hv_dynmem::protocol::{Message, PageRange, encode};
 use hyperv_bindings::kernel as k;
 use zerocopy::IntoBytes;
 
-/// The parameters as the module's load options give them, before any probe rule.
-fn raw_params(hot_add: bool, hibernation: bool) -> k::kglue_drv_params {
-    k::kglue_drv_params {
-        pressure_report_delay: 0,
-        hot_add: u32::from(hot_add),
-        reporting: 0,
-        reporting_order: 0,
-        memory_block_pages: ffi::memory_block_pages(),
-        hibernation: u32::from(hibernation),
-        hot_add_cap: 0,
-    }
-}
-
 /// The parameters after the architecture's rule (`kglue_probe_arch`), as probe passes them.
 fn params(hot_add: bool, hibernation: bool) -> k::kglue_drv_params {
-    let mut p = raw_params(hot_add, hibernation);
+    let mut p = load_params(hot_add, hibernation);
     ffi::probe_arch(&mut p);
     p
 }
@@ -141,7 +130,7 @@ pub fn run_hibernation() -> c_int {
     let mut buf = alloc::vec![0u8; 8192];
 
     // Linux's probe rule, on this kernel (QEMU offers ACPI S4 or not; either way the rule).
-    let mut p = raw_params(true, false);
+    let mut p = load_params(true, false);
     ffi::probe_hibernation(&mut p);
     t.diag(format_args!(
         "hv_is_hibernation_supported() here: {}",
@@ -187,14 +176,7 @@ pub fn run_hibernation() -> c_int {
 
     let range = PageRange::new(0x40_0000, 32_768).unwrap_or_else(|| unreachable!());
     ffi::st_host_send(encode::hot_add_request(5, range).as_bytes());
-    let mut resp = None;
-    step_until(&mut buf, 5, 10, |m| {
-        if let Message::HotAddResponse(r) = m {
-            resp = Some((r.page_count.get(), r.result.get()));
-            return true;
-        }
-        false
-    });
+    let resp = hot_add_response(&mut buf, 5, 10);
     t.check(
         resp == Some((0, 1)),
         "hot_add_refused_as_permanent_failure",
