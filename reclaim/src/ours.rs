@@ -189,7 +189,8 @@ pub struct Ours {
     verdict: Verdict,
     /// File cache that came in since the first sample (bytes, estimated).
     inflow: u64,
-    /// Reclaimed by our own actions since the last sample.
+    /// Reclaimed by our own actions since the last sample (the inflow estimate adds it back;
+    /// the kernel's `pgrefill` since then is ours).
     freed_since_sample: u64,
     /// (time, `inflow`) every [`OursConfig::cold_age_ns`] / 8 at most, oldest overwritten.
     ring: [(u64, u64); YOUNG_SLOTS],
@@ -197,8 +198,6 @@ pub struct Ours {
     ring_head: usize,
     /// Bytes that came in within the last [`OursConfig::cold_age_ns`] (as of the last sample).
     young: u64,
-    /// Bytes the last plan's reclaim freed (so the kernel's `pgrefill` since then is ours).
-    reclaimed_last: u64,
 }
 
 impl Ours {
@@ -224,7 +223,6 @@ impl Ours {
             ring_len: 0,
             ring_head: 0,
             young: 0,
-            reclaimed_last: 0,
         }
     }
 
@@ -255,8 +253,7 @@ impl Ours {
     }
 
     /// Counts the cache that came in since `last` and updates [`Self::young_bytes`].
-    fn track_inflow(&mut self, last: &Sample, s: &Sample) {
-        let freed = core::mem::take(&mut self.freed_since_sample);
+    fn track_inflow(&mut self, last: &Sample, s: &Sample, freed: u64) {
         let came = (s.file + freed).saturating_sub(last.file);
         self.inflow = self.inflow.saturating_add(came);
         let now = s.now_ns;
@@ -336,8 +333,8 @@ impl Ours {
             return plan;
         }
         let own = core::mem::take(&mut self.own_stall_ns);
-        let freed_last = core::mem::take(&mut self.reclaimed_last);
-        self.track_inflow(&last, s);
+        let freed_last = core::mem::take(&mut self.freed_since_sample);
+        self.track_inflow(&last, s, freed_last);
         // CPU: idle intervals in a row.
         // Our own CPU time (the kernel's reclaim and compaction in our writes included) is not
         // the machine being used: without this, reclaiming keeps an idle machine "busy".
@@ -463,9 +460,6 @@ impl Ours {
                 self.last_compact = self.last.map(|s| s.now_ns);
             }
             Action::Reclaim { .. } | Action::DropCaches { .. } => {
-                if matches!(a, Action::Reclaim { .. }) {
-                    self.reclaimed_last += o.freed;
-                }
                 self.freed_since_compact += o.freed;
                 self.freed_since_sample += o.freed;
                 match o.error {
