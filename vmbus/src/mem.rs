@@ -265,7 +265,7 @@ pub const fn has_bulk_copy() -> bool {
 /// Copies whole words into `buf` (8 bytes each), the last word truncated to what is left: the
 /// bulk copy for the whole-word part when it pays, the word loop for the rest.
 #[inline]
-fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
+pub(crate) fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
     let done = if buf.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
         crate::shared_mem::copy::load_words(words, buf)
     } else {
@@ -279,7 +279,7 @@ fn words_to_bytes(words: &[AtomicU64], buf: &mut [u8]) {
 /// Copies `bytes` into whole words, zero-padding the last partial word: the bulk copy for the
 /// whole-word part when it pays, the word loop for the rest.
 #[inline]
-fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
+pub(crate) fn bytes_to_words(bytes: &[u8], words: &[AtomicU64]) {
     let done = if bytes.len() >= crate::shared_mem::copy::BULK_MIN_BYTES && bulk_allowed() {
         crate::shared_mem::copy::store_words(bytes, words)
     } else {
@@ -323,6 +323,18 @@ fn bytes_to_words_scalar(bytes: &[u8], words: &[AtomicU64]) {
         }
         w.store(u64::from_le_bytes(word), Ordering::Relaxed);
     }
+}
+
+/// The words holding `len` bytes from 8-aligned byte `offset` when they lie in one piece (do
+/// not wrap at the end of the data area); `None` otherwise (then [`read_bytes`] and
+/// [`write_bytes`] handle the wrap). The ring's fast path for packets that do not wrap.
+#[inline]
+pub(crate) fn contiguous(data: &[AtomicU64], offset: usize, len: usize) -> Option<&[AtomicU64]> {
+    if offset % 8 != 0 {
+        return None;
+    }
+    let start = offset / 8;
+    data.get(start..start.checked_add(len.div_ceil(8))?)
 }
 
 /// Copies `buf.len()` bytes out of the data area starting at 8-aligned byte `offset`, wrapping

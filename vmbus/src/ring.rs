@@ -515,14 +515,22 @@ impl<M: RingMem> OutgoingRing<M> {
         let data = self.mem.data();
         let start = self.tail;
         let [d0, d1] = desc.to_words();
-        mem::write_word(data, start as usize, d0).map_err(RingError::from)?;
-        mem::write_word(data, add_offset(start, 8, self.size) as usize, d1)
-            .map_err(RingError::from)?;
-        let payload_at = add_offset(start, DESCRIPTOR_SIZE, self.size);
-        mem::write_bytes(data, payload_at as usize, packet.payload).map_err(RingError::from)?;
-        let trailer_at = add_offset(start, needed - TRAILER_SIZE, self.size);
-        mem::write_word(data, trailer_at as usize, PacketTrailer::word_for(start))
-            .map_err(RingError::from)?;
+        let trailer = PacketTrailer::word_for(start);
+        if let Some([w0, w1, body @ .., last]) = mem::contiguous(data, start as usize, needed) {
+            // The packet does not wrap (the common case): one bounds check for all of it.
+            w0.store(d0, Ordering::Relaxed);
+            w1.store(d1, Ordering::Relaxed);
+            mem::bytes_to_words(packet.payload, body);
+            last.store(trailer, Ordering::Relaxed);
+        } else {
+            mem::write_word(data, start as usize, d0).map_err(RingError::from)?;
+            mem::write_word(data, add_offset(start, 8, self.size) as usize, d1)
+                .map_err(RingError::from)?;
+            let payload_at = add_offset(start, DESCRIPTOR_SIZE, self.size);
+            mem::write_bytes(data, payload_at as usize, packet.payload).map_err(RingError::from)?;
+            let trailer_at = add_offset(start, needed - TRAILER_SIZE, self.size);
+            mem::write_word(data, trailer_at as usize, trailer).map_err(RingError::from)?;
+        }
         self.tail = add_offset(start, needed, self.size);
         if self.pending_set {
             self.clear_pending_send_size();
@@ -743,8 +751,15 @@ impl<M: RingMem> IncomingRing<M> {
             return Err(RingError::Truncated { available: avail32 });
         }
         let data = self.mem.data();
-        let w0 = mem::read_word(data, self.head as usize)?;
-        let w1 = mem::read_word(data, add_offset(self.head, 8, self.size) as usize)?;
+        let (w0, w1) = if let Some([w0, w1]) = mem::contiguous(data, self.head as usize, 16) {
+            (w0.load(Ordering::Relaxed), w1.load(Ordering::Relaxed))
+        } else {
+            let w0 = mem::read_word(data, self.head as usize)?;
+            (
+                w0,
+                mem::read_word(data, add_offset(self.head, 8, self.size) as usize)?,
+            )
+        };
         let desc = PacketDescriptor::from_words([w0, w1]);
         let offset8 = desc.data_offset8.get();
         let length8 = desc.length8.get();
@@ -815,8 +830,12 @@ impl<M: RingMem> IncomingRing<M> {
                 buf: buf.len(),
             });
         };
-        mem::read_bytes(self.mem.data(), parsed.payload_at as usize, dst)
-            .map_err(RingError::from)?;
+        let data = self.mem.data();
+        if let Some(words) = mem::contiguous(data, parsed.payload_at as usize, dst.len()) {
+            mem::words_to_bytes(words, dst);
+        } else {
+            mem::read_bytes(data, parsed.payload_at as usize, dst).map_err(RingError::from)?;
+        }
         self.head = add_offset(self.head, parsed.packet_len, self.size);
         Ok(Some(Self::packet_of(&parsed)))
     }
