@@ -34,9 +34,15 @@
 //!   when something reclaims, and a page read again through `read()` stays in the generation
 //!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
 //!   after a step of ours the kernel counts the pages it moved out of the way because they
-//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them and at least
-//!   16 times what the step freed mean that what is left is in use, and so do refaults after
-//!   a step; either way what is left is the floor, held like a refault.
+//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least
+//!   16 times what the step freed and three quarters of what is left mean that what is left is
+//!   in use (the kernel went through it and kept it), and so do refaults after a step; either way what is left is the floor, held like a refault. To make that stop
+//!   early, a step larger than [`OursConfig::bite`] (8 MiB) is taken a bite at a time, each
+//!   followed by a sample (sooner, at the step's rate): at most one bite goes into the working
+//!   set. And while the kernel keeps at least as much as it frees for our steps, it is still
+//!   sorting pages added to its oldest generation, hot and cold alike (7.3 keeps 6–11 times
+//!   the step there and lets part of a hot set re-read every 20 s go with the cold): then at
+//!   most [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
@@ -72,6 +78,14 @@ pub struct OursConfig {
     pub step_min: u64,
     /// Largest step; 0 = RAM/64 clamped to 32 MiB … 256 MiB.
     pub step_max: u64,
+    /// MGLRU: largest single reclaim write. A step larger than this is taken in bites of
+    /// this size, each followed by a sample (sooner than [`OursConfig::interval_ns`], so the
+    /// rate is the step's), so that the kernel's `pgrefill` after each bite can stop reclaim
+    /// at the first bite into the working set. 0 = whole steps.
+    pub bite: u64,
+    /// MGLRU: the rate (bytes per interval, in bites) while the kernel keeps at least as much
+    /// as it frees for our steps (it is still sorting the cache by use).
+    pub sort_rate: u64,
     /// Page cache never taken below this while the machine is in use.
     pub floor: u64,
     /// Inactive file cache left above the active list.
@@ -112,6 +126,8 @@ impl Default for OursConfig {
             interval_ns: 5 * NS_PER_SEC,
             step_min: 8 * MIB,
             step_max: 0,
+            bite: 8 * MIB,
+            sort_rate: 16 * MIB,
             floor: 32 * MIB,
             inactive_reserve: 16 * MIB,
             psi_limit_ppm: 1000,
@@ -198,6 +214,11 @@ pub struct Ours {
     ring_head: usize,
     /// Bytes that came in within the last [`OursConfig::cold_age_ns`] (as of the last sample).
     young: u64,
+    /// MGLRU: what the kernel went through (freed plus kept) per byte our last step freed,
+    /// in eighths (8 = it freed all it looked at).
+    scan_cost_x8: u64,
+    /// When the step last doubled (it grows at most once per interval, bites or not).
+    grown_at: u64,
 }
 
 impl Ours {
@@ -223,6 +244,8 @@ impl Ours {
             ring_len: 0,
             ring_head: 0,
             young: 0,
+            scan_cost_x8: 8,
+            grown_at: 0,
         }
     }
 
@@ -334,6 +357,16 @@ impl Ours {
         }
         let own = core::mem::take(&mut self.own_stall_ns);
         let freed_last = core::mem::take(&mut self.freed_since_sample);
+        // MGLRU: pages the kernel moved out of the way of our last step because they were used
+        // since they were added (`pgrefill`; see the in-use rule below).
+        let kept = if s.lru_gen && freed_last > 0 {
+            s.kept_pages.saturating_sub(last.kept_pages) * crate::PAGE
+        } else {
+            0
+        };
+        if freed_last > 0 {
+            self.scan_cost_x8 = (freed_last.saturating_add(kept) * 8 / freed_last).max(8);
+        }
         self.track_inflow(&last, s, freed_last);
         // CPU: idle intervals in a row.
         // Our own CPU time (the kernel's reclaim and compaction in our writes included) is not
@@ -387,16 +420,18 @@ impl Ours {
         // used since they were added (its protection of read-again cache). The ages do not
         // show a hot set read through read(); this can, before the next re-read would show it
         // as refaults. Only where it kept at least 16 times what the step freed (≥ 94 % of
-        // what it looked at was in use) is what is left the working set: on 6.12 the kernel
-        // keeps nothing while cold cache is left and the whole 640 MiB hot set (20× the step)
-        // at the first step into it, but 7.3 also moves 7-13× the step of cold cache out of
-        // the way of the first steps. (The classic LRU's `pgrefill` is the active list being
+        // what it looked at was in use) and three quarters of what is left (it went through
+        // nearly all of it) is what is left the working set: on 6.12 the kernel keeps nothing
+        // while cold cache is left and the whole 640 MiB hot set (20× a 32 MiB step, 78× an
+        // 8 MiB bite, 98 % of what was left) at the first step into it, but 7.3 also moves
+        // 7-13× a 32 MiB step of cold cache out of the way of the first steps, and up to 30×
+        // an 8 MiB bite (a quarter of what was left). (The classic LRU's `pgrefill` is the active list being
         // aged, which its floor already accounts for.)
-        let kept = s.kept_pages.saturating_sub(last.kept_pages) * crate::PAGE;
         if s.lru_gen
             && freed_last > 0
             && kept > self.cfg.kept_slack
             && kept >= freed_last.saturating_mul(16)
+            && kept.saturating_mul(4) >= s.file.saturating_mul(3)
             && !self.idle_at(now)
         {
             self.verdict = Verdict::InUse;
@@ -413,9 +448,12 @@ impl Ours {
         }
         if now >= self.quiet_until {
             // Quiet for a hold time: the learned floor fades and the floor probes the active
-            // list, both slowly.
-            self.learned = self.learned.saturating_sub(self.cfg.probe_step);
-            self.probe += self.cfg.probe_step;
+            // list, both slowly (`probe_step` per interval of time, however often we sample).
+            let fade = (u128::from(self.cfg.probe_step) * u128::from(dt)
+                / u128::from(self.cfg.interval_ns.max(1))) as u64;
+            let fade = fade.min(self.cfg.probe_step);
+            self.learned = self.learned.saturating_sub(fade);
+            self.probe += fade;
         }
         let floor = self.floor(s);
         let idle = self.idle_at(now);
@@ -425,7 +463,24 @@ impl Ours {
             max *= 4;
             self.step = max;
         }
-        let n = self.step.min(max).min(s.file.saturating_sub(floor));
+        // MGLRU, machine in use: a step larger than a bite is taken a bite at a time, the
+        // next sample as much sooner as the bite is smaller than the step, so that the in-use
+        // rule can stop reclaim after the first bite into the working set.
+        let mglru_busy = s.lru_gen && !idle && self.cfg.bite > 0;
+        let bite = if mglru_busy { self.cfg.bite } else { u64::MAX };
+        // While the kernel keeps at least as much as it frees for our steps, it is still
+        // sorting the cache by use (its first pass over pages added to the oldest generation,
+        // hot and cold alike; 7.3 keeps 6-11 times the step there, and lets some pages of a
+        // hot set re-read every 20 s go with the cold ones; 5 MiB of it at 8 MiB per 5 s, 32 MiB
+        // at 32 MiB per 5 s): at most `sort_rate` per interval until it has sorted the cache
+        // (it then keeps nothing of the cold cache). The steps still grow, so the full rate
+        // is there as soon as the cost falls.
+        let rate = if mglru_busy && self.scan_cost_x8 >= 16 {
+            self.step.min(max).min(self.cfg.sort_rate.max(bite))
+        } else {
+            self.step.min(max)
+        };
+        let n = rate.min(bite).min(s.file.saturating_sub(floor));
         // Compaction of what was freed: rate-limited, and once when caught up.
         let compact_due = self
             .last_compact
@@ -437,7 +492,16 @@ impl Ours {
                 swappiness: self.cfg.swappiness,
                 time_limit_ns: self.cfg.time_limit_ns,
             });
-            self.step = (self.step * 2).min(max);
+            if bite < rate && n == bite {
+                let wait =
+                    (u128::from(self.cfg.interval_ns) * u128::from(n) / u128::from(rate)) as u64;
+                self.next = now + wait.max(self.cfg.interval_ns / 16).max(1);
+                plan.wake_at_ns = Some(self.next);
+            }
+            if now.saturating_sub(self.grown_at) >= self.cfg.interval_ns {
+                self.step = (self.step * 2).min(max);
+                self.grown_at = now;
+            }
             if compact_due && self.freed_since_compact + n >= self.cfg.compact_bytes {
                 plan.push(Action::Compact);
             }
@@ -877,7 +941,10 @@ mod tests {
 
     #[test]
     fn mglru_pages_kept_by_the_kernel_stop_reclaim_before_refaults() {
-        let g = guest(100);
+        // 200 MiB of cache left, 180 MiB of it hot; and the 2.1 GiB guest of the other tests.
+        let mut small = ModelCache::new(1 << 20, 256 * MIBP, 200 * MIBP);
+        small.set_hot(180 * MIBP);
+        let big = guest(100);
         let mglru = |mut s: Sample, kept_mib: u64| {
             s.lru_gen = true;
             s.cold_file = Some(s.file);
@@ -885,7 +952,7 @@ mod tests {
             s
         };
         // One 8 MiB step, then the kernel reports `kept_mib` kept: the verdict.
-        let after_step = |kept_mib: u64, lru_gen: bool| {
+        let after_step = |g: &ModelCache, kept_mib: u64, lru_gen: bool| {
             let mut p = Ours::new(OursConfig::default());
             let fix = |s: Sample| if lru_gen { mglru(s, 0) } else { s };
             p.step(&fix(g.sample(0)));
@@ -904,19 +971,121 @@ mod tests {
             p.step(&s);
             (p.verdict(), p.floor(&s), s.file)
         };
-        // 6.12 at the hot set: the kernel kept 20x the step: what is left is the floor.
-        let (v, floor, file) = after_step(160, true);
+        // 6.12 at the hot set: the kernel kept 20x the step and 80 % of what is left: what is
+        // left is the floor.
+        let (v, floor, file) = after_step(&small, 160, true);
         assert_eq!(v, Verdict::InUse);
         assert_eq!(floor, file);
         // 7.3 in cold cache: 7x the step kept: not the working set, reclaim goes on.
-        assert_eq!(after_step(56, true).0, Verdict::Reclaim);
+        assert_eq!(after_step(&small, 56, true).0, Verdict::Reclaim);
+        // 7.3, an 8 MiB bite into 2.1 GiB of cache: 30x kept, but a ninth of what is left.
+        assert_eq!(after_step(&big, 240, true).0, Verdict::Reclaim);
         // A classic LRU's pgrefill (the active list aging) says nothing here.
-        assert_ne!(after_step(160, false).0, Verdict::InUse);
+        assert_ne!(after_step(&small, 160, false).0, Verdict::InUse);
         // Kept pages without a step of ours before them (kswapd, another reclaimer): nothing.
         let mut q = Ours::new(OursConfig::default());
-        q.step(&mglru(g.sample(0), 0));
-        q.step(&mglru(g.sample(5 * S), 640));
+        q.step(&mglru(small.sample(0), 0));
+        q.step(&mglru(small.sample(5 * S), 640));
         assert_ne!(q.verdict(), Verdict::InUse);
+    }
+
+    #[test]
+    fn mglru_steps_larger_than_a_bite_are_taken_in_bites_at_the_same_rate() {
+        // A busy 4 GiB MGLRU guest (step maximum RAM/64 = 64 MiB per 5 s): once the step
+        // outgrows the 8 MiB bite, every write is 8 MiB and the next sample comes as much
+        // sooner (64 MiB per 5 s = 8 MiB every 625 ms), so each bite is followed by a sample
+        // that can stop reclaim.
+        let mut g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        let mglru = |mut s: Sample| {
+            s.lru_gen = true;
+            s.cold_file = Some(s.file);
+            s
+        };
+        let mut writes = alloc::vec::Vec::new();
+        let mut t = 0;
+        let mut busy = 0;
+        while t < 60 * S {
+            busy += S / 10;
+            g.busy_ns = busy;
+            let plan = p.step(&mglru(g.sample(t)));
+            for a in plan.actions() {
+                let o = crate::apply(a, &mut g);
+                p.outcome(a, &o);
+                if let Action::Reclaim { bytes, .. } = a {
+                    writes.push((t, *bytes));
+                }
+            }
+            assert_eq!(plan.wake_at_ns, p.next_deadline());
+            t = plan.wake_at_ns.expect("runs");
+        }
+        assert!(writes.iter().all(|&(_, b)| b <= 8 * MIB), "{writes:?}");
+        // From 30 s on, 64 MiB per 5 s.
+        let late: u64 = writes
+            .iter()
+            .filter(|&&(t, _)| (30 * S..55 * S).contains(&t))
+            .map(|&(_, b)| b)
+            .sum();
+        assert_eq!(late, 5 * 64 * MIB, "{writes:?}");
+        // Classic LRU: whole steps, one per interval.
+        let mut g = guest(100);
+        let mut q = Ours::new(OursConfig::default());
+        let mut sizes = alloc::vec::Vec::new();
+        for i in 0..8 {
+            let plan = q.step(&g.sample(i * 5 * S));
+            assert_eq!(q.next_deadline(), Some((i + 1) * 5 * S));
+            for a in plan.actions() {
+                let o = crate::apply(a, &mut g);
+                q.outcome(a, &o);
+                if let Action::Reclaim { bytes, .. } = a {
+                    sizes.push(*bytes / MIB);
+                }
+            }
+        }
+        assert_eq!(sizes, [8, 16, 32, 64, 64, 64, 64]);
+    }
+
+    #[test]
+    fn mglru_one_bite_per_interval_while_the_kernel_keeps_more_than_it_frees() {
+        // 7.3 in its first pass over the oldest generation: it keeps 7 times what each step
+        // frees. 16 MiB (two bites) per interval then; once it keeps nothing (the cache is
+        // sorted), the full rate at once (the step grew meanwhile).
+        let mut g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        let mut kept = 0;
+        let mut writes = alloc::vec::Vec::new();
+        let mut t = 0;
+        let mut busy = 0;
+        while t < 90 * S {
+            busy += S / 10;
+            g.busy_ns = busy;
+            let mut s = g.sample(t);
+            s.lru_gen = true;
+            s.cold_file = Some(s.file);
+            s.kept_pages = kept;
+            let plan = p.step(&s);
+            for a in plan.actions() {
+                let o = crate::apply(a, &mut g);
+                p.outcome(a, &o);
+                if let Action::Reclaim { bytes, .. } = a {
+                    writes.push((t, *bytes));
+                    if t < 60 * S {
+                        kept += 7 * *bytes / PAGE;
+                    }
+                }
+            }
+            t = plan.wake_at_ns.expect("runs");
+        }
+        let sum = |from: u64, to: u64| -> u64 {
+            writes
+                .iter()
+                .filter(|&&(t, _)| (from * S..to * S).contains(&t))
+                .map(|&(_, b)| b)
+                .sum()
+        };
+        assert!(writes.iter().all(|&(_, b)| b <= 8 * MIB), "{writes:?}");
+        assert_eq!(sum(10, 60), 10 * 16 * MIB, "16 MiB per 5 s: {writes:?}");
+        assert_eq!(sum(65, 90), 5 * 64 * MIB, "then 64 MiB per 5 s: {writes:?}");
     }
 
     #[test]
