@@ -199,6 +199,8 @@ pub struct Ours {
     quiet_until: u64,
     hold: u64,
     idle_since: Option<u64>,
+    /// Start of the span the next idle test covers: (time, CPU busy, own CPU), ns.
+    idle_mark: Option<(u64, u64, u64)>,
     freed_since_compact: u64,
     last_compact: Option<u64>,
     own_stall_ns: u64,
@@ -234,6 +236,7 @@ impl Ours {
             quiet_until: cfg.hold_ns,
             hold: cfg.hold_ns,
             idle_since: None,
+            idle_mark: None,
             freed_since_compact: 0,
             last_compact: None,
             own_stall_ns: 0,
@@ -368,20 +371,29 @@ impl Ours {
             self.scan_cost_x8 = (freed_last.saturating_add(kept) * 8 / freed_last).max(8);
         }
         self.track_inflow(&last, s, freed_last);
-        // CPU: idle intervals in a row.
+        // CPU: idle intervals in a row, judged over at least one interval of time however
+        // often we sample (the kernel counts CPU time in 10 ms ticks: over the 1.25 s between
+        // two bites one tick is already 0.4 % of two CPUs).
         // Our own CPU time (the kernel's reclaim and compaction in our writes included) is not
         // the machine being used: without this, reclaiming keeps an idle machine "busy".
-        let own_cpu = s.own_cpu_ns.saturating_sub(last.own_cpu_ns);
-        let busy = s
-            .cpu_busy_ns
-            .saturating_sub(last.cpu_busy_ns)
-            .saturating_sub(own_cpu);
-        let cap = u128::from(dt) * u128::from(s.cpus.max(1));
-        let busy_ppm = (u128::from(busy) * 1_000_000 / cap) as u64;
-        if busy_ppm <= self.cfg.idle_busy_ppm {
-            self.idle_since.get_or_insert(last.now_ns);
-        } else {
-            self.idle_since = None;
+        let (t0, busy0, own0) =
+            *self
+                .idle_mark
+                .get_or_insert((last.now_ns, last.cpu_busy_ns, last.own_cpu_ns));
+        let span = now.saturating_sub(t0);
+        if span >= self.cfg.interval_ns {
+            let busy = s
+                .cpu_busy_ns
+                .saturating_sub(busy0)
+                .saturating_sub(s.own_cpu_ns.saturating_sub(own0));
+            let cap = u128::from(span) * u128::from(s.cpus.max(1));
+            let busy_ppm = (u128::from(busy) * 1_000_000 / cap) as u64;
+            if busy_ppm <= self.cfg.idle_busy_ppm {
+                self.idle_since.get_or_insert(t0);
+            } else {
+                self.idle_since = None;
+            }
+            self.idle_mark = Some((now, s.cpu_busy_ns, s.own_cpu_ns));
         }
         // Pressure over the interval, without the agent's own reclaim time.
         let stall_ns = s
@@ -1108,6 +1120,38 @@ mod tests {
             q.step(&s);
         }
         assert!(q.floor(&g.sample(65 * S)) > 0, "busy: the floor stays");
+    }
+
+    #[test]
+    fn idle_is_judged_over_whole_intervals_when_bites_sample_more_often() {
+        // MGLRU bites sample every 1.25 s. The kernel counts CPU time in 10 ms ticks: a tick
+        // in one of two samples is 0.8 % of two CPUs over 1.25 s (above the 0.5 % idle
+        // limit) but 0.2 % over 5 s. The machine is idle; after a minute the floor is 0.
+        let mut g = ModelCache::new(1 << 20, 256 * MIBP, 2048 * MIBP);
+        g.set_hot(100 * MIBP);
+        let mut p = Ours::new(OursConfig::default());
+        let (mut t, mut n) = (0, 0u64);
+        let mut idle_at = None;
+        while t < 120 * S {
+            let mut s = g.sample(t);
+            s.lru_gen = true;
+            s.cold_file = Some(s.file);
+            s.cpus = 2;
+            s.cpu_busy_ns = n.div_ceil(2) * 10_000_000;
+            let plan = p.step(&s);
+            for a in plan.actions() {
+                let o = crate::apply(a, &mut g);
+                p.outcome(a, &o);
+            }
+            if idle_at.is_none() && p.floor(&s) == 0 {
+                idle_at = Some(t);
+            }
+            n += 1;
+            t = plan.wake_at_ns.expect("runs");
+        }
+        assert!(n > 120 / 5 + 10, "bites sampled more often: {n} samples");
+        let idle_at = idle_at.expect("idle within two minutes");
+        assert!((60 * S..75 * S).contains(&idle_at), "idle at {idle_at}");
     }
 
     #[test]
