@@ -367,8 +367,12 @@ impl Ours {
         } else {
             0
         };
-        if freed_last > 0 {
-            self.scan_cost_x8 = (freed_last.saturating_add(kept) * 8 / freed_last).max(8);
+        if let Some(cost) = freed_last
+            .saturating_add(kept)
+            .saturating_mul(8)
+            .checked_div(freed_last)
+        {
+            self.scan_cost_x8 = cost.max(8);
         }
         self.track_inflow(&last, s, freed_last);
         // CPU: idle intervals in a row, judged over at least one interval of time however
