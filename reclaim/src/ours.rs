@@ -181,6 +181,9 @@ pub enum Verdict {
     Refaults,
     /// MGLRU kept pages in use out of the way of the last step: the floor is reached.
     InUse,
+    /// MGLRU went through pages in use for the last bite (more than 16 times what it freed),
+    /// though much is left: no reclaim for a cold age, so that refaults show before the next.
+    Watch,
     /// Memory pressure: backed off.
     Pressure,
 }
@@ -222,6 +225,11 @@ pub struct Ours {
     scan_cost_x8: u64,
     /// When the step last doubled (it grows at most once per interval, bites or not).
     grown_at: u64,
+    /// MGLRU: no reclaim before then (a bite made the kernel go through pages in use; the
+    /// next bite waits until refaults would show).
+    watch_until: u64,
+    /// MGLRU: when the floor may next go a bite further into what it protects.
+    next_probe: u64,
 }
 
 impl Ours {
@@ -250,6 +258,8 @@ impl Ours {
             young: 0,
             scan_cost_x8: 8,
             grown_at: 0,
+            watch_until: 0,
+            next_probe: 0,
         }
     }
 
@@ -463,27 +473,56 @@ impl Ours {
             self.step = self.cfg.step_min;
             return plan;
         }
+        let idle = self.idle_at(now);
+        // MGLRU, machine in use: a step larger than a bite is taken a bite at a time, the
+        // next sample as much sooner as the bite is smaller than the step, so that the in-use
+        // rule can stop reclaim after the first bite into the working set.
+        let mglru_busy = s.lru_gen && !idle && self.cfg.bite > 0;
+        // MGLRU: the kernel went through at least 16 times what it freed for the last bite
+        // (≥ 94 % of what it looked at was in use) but much is left, so the in-use rule does
+        // not hold: reclaim is among pages in use, and the kernel may have let some of them
+        // go with the cold ones (7.3 keeps 10-23 times a bite where its oldest generation
+        // mixes a hot set re-read every 20 s with cold cache, and those bites refault). The
+        // next bite waits a cold age, long enough for the refaults of this one to show.
+        if mglru_busy
+            && freed_last > 0
+            && kept > self.cfg.kept_slack
+            && kept >= freed_last.saturating_mul(16)
+        {
+            self.watch_until = now + self.cfg.cold_age_ns;
+        }
+        if mglru_busy && now < self.watch_until {
+            self.verdict = Verdict::Watch;
+            return plan;
+        }
         if now >= self.quiet_until {
             // Quiet for a hold time: the learned floor fades and the floor probes the active
-            // list, both slowly (`probe_step` per interval of time, however often we sample).
-            let fade = (u128::from(self.cfg.probe_step) * u128::from(dt)
-                / u128::from(self.cfg.interval_ns.max(1))) as u64;
-            let fade = fade.min(self.cfg.probe_step);
+            // list, both slowly: `probe_step` per interval of time, however often we sample,
+            // or on MGLRU, where the floor is what was left at the last hit and the hot set
+            // shows only when it is hit, a bite per cold age, so that a probe into the hot set
+            // costs one bite before its refaults (or the kernel's kept pages) stop it.
+            let fade = if mglru_busy {
+                if now >= self.next_probe {
+                    self.next_probe = now + self.cfg.cold_age_ns;
+                    self.cfg.bite
+                } else {
+                    0
+                }
+            } else {
+                let f = u128::from(self.cfg.probe_step) * u128::from(dt)
+                    / u128::from(self.cfg.interval_ns.max(1));
+                (f as u64).min(self.cfg.probe_step)
+            };
             self.learned = self.learned.saturating_sub(fade);
             self.probe += fade;
         }
         let floor = self.floor(s);
-        let idle = self.idle_at(now);
         let mut max = self.step_max(s);
         if idle {
             // Nobody uses the cache: no need to probe with small steps.
             max *= 4;
             self.step = max;
         }
-        // MGLRU, machine in use: a step larger than a bite is taken a bite at a time, the
-        // next sample as much sooner as the bite is smaller than the step, so that the in-use
-        // rule can stop reclaim after the first bite into the working set.
-        let mglru_busy = s.lru_gen && !idle && self.cfg.bite > 0;
         let bite = if mglru_busy { self.cfg.bite } else { u64::MAX };
         // While the kernel keeps at least as much as it frees for our steps, it is still
         // sorting the cache by use (its first pass over pages added to the oldest generation,
@@ -995,8 +1034,9 @@ mod tests {
         assert_eq!(floor, file);
         // 7.3 in cold cache: 7x the step kept: not the working set, reclaim goes on.
         assert_eq!(after_step(&small, 56, true).0, Verdict::Reclaim);
-        // 7.3, an 8 MiB bite into 2.1 GiB of cache: 30x kept, but a ninth of what is left.
-        assert_eq!(after_step(&big, 240, true).0, Verdict::Reclaim);
+        // 7.3, an 8 MiB bite into 2.1 GiB of cache: 30x kept, but a ninth of what is left:
+        // not the floor, but the next bite waits until refaults would show.
+        assert_eq!(after_step(&big, 240, true).0, Verdict::Watch);
         // A classic LRU's pgrefill (the active list aging) says nothing here.
         assert_ne!(after_step(&small, 160, false).0, Verdict::InUse);
         // Kept pages without a step of ours before them (kswapd, another reclaimer): nothing.
@@ -1119,6 +1159,86 @@ mod tests {
             5 * 64 * MIB,
             "then 64 MiB per 5 s: {writes:?}"
         );
+    }
+
+    #[test]
+    fn mglru_a_bite_among_pages_in_use_makes_the_next_wait_a_cold_age() {
+        // 7.3 where its oldest generation mixes a hot set with cold cache: for the first bite
+        // after 40 s it keeps 20 times what the bite freed (a fifth of what is left). No
+        // reclaim for the next 30 s, then bites again.
+        let mut g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        let kept = core::cell::Cell::new(0);
+        let mut watch = alloc::vec::Vec::new();
+        let writes = run_mglru(
+            &mut p,
+            &mut g,
+            120 * S,
+            |i, s| {
+                s.cpu_busy_ns = (i + 1) * S / 10;
+                s.kept_pages = kept.get();
+            },
+            |t, p, _| {
+                if t >= 40 * S && kept.get() == 0 && p.freed_since_sample > 0 {
+                    kept.set(20 * p.freed_since_sample / PAGE);
+                }
+                if p.verdict() == Verdict::Watch {
+                    watch.push(t);
+                }
+            },
+        );
+        let first = *watch.first().expect("a watch");
+        let (before, after): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
+            writes.iter().map(|&(t, _)| t).partition(|&t| t < first);
+        let last_bite = *before.last().expect("bites before");
+        assert!(
+            last_bite < first && first - last_bite < 5 * S,
+            "the sample after the bite: {writes:?}"
+        );
+        let resumed = *after.first().expect("bites again");
+        assert!(
+            (first + 30 * S..first + 35 * S).contains(&resumed),
+            "{first} {resumed}: {writes:?}"
+        );
+        assert!(watch.iter().all(|&t| t < first + 30 * S), "{watch:?}");
+    }
+
+    #[test]
+    fn mglru_the_learned_floor_is_probed_a_bite_per_cold_age() {
+        // Refaults at 20 s make what is left the floor, for the 15-minute hold. Then, with
+        // nothing refaulting again, the floor goes a bite (8 MiB) further every 30 s: one
+        // bite per probe, however often we sample.
+        let mut g = guest(100);
+        let mut p = Ours::new(OursConfig::default());
+        let mut refaults = 0;
+        let mut learned_at = None;
+        let writes = run_mglru(
+            &mut p,
+            &mut g,
+            1300 * S,
+            |i, s| {
+                s.cpu_busy_ns = (i + 1) * S / 10;
+                if s.now_ns >= 20 * S && refaults == 0 {
+                    refaults = 8 * MIBP;
+                }
+                s.refault_pages = refaults;
+            },
+            |t, p, _| {
+                if p.verdict() == Verdict::Refaults {
+                    learned_at.get_or_insert(t);
+                }
+            },
+        );
+        let hit = learned_at.expect("refaults");
+        assert!(written(&writes, hit / S, hit / S + 900) == 0, "held: {writes:?}");
+        let probes: alloc::vec::Vec<_> = writes.iter().filter(|&&(t, _)| t > hit).collect();
+        assert!(probes.iter().all(|&&(_, b)| b <= 8 * MIB), "{probes:?}");
+        assert!(
+            probes.windows(2).all(|w| w[1].0 - w[0].0 >= 30 * S),
+            "{probes:?}"
+        );
+        // 1300 s - (hit + 900 s) ≈ 380 s: 12 or 13 probes.
+        assert!((12..=13).contains(&probes.len()), "{probes:?}");
     }
 
     #[test]
