@@ -43,14 +43,19 @@
 //!   set. And while the kernel keeps at least as much as it frees for our steps, it is still
 //!   sorting pages added to its oldest generation, hot and cold alike (7.3 keeps 3–23 times
 //!   the step there and lets part of a hot set re-read every 20 s go with the cold): then at
-//!   most [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold.
+//!   most [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold;
+//!   and after a bite it kept 16 times as much for (but less than three quarters of what is
+//!   left), the next bite waits a cold age (verdict `watch`): reclaim is among pages in use,
+//!   and the refaults of any it let go show before the next bite.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
 //! * **stale hot set**: an active list that has not been touched for long is no longer hot,
 //!   but the kernel does not age it without pressure. After a hold time without refaults the
-//!   floor is lowered into the active list by [`OursConfig::probe_step`] per interval; the
-//!   first refault ends the probe.
+//!   floor is lowered into the active list by [`OursConfig::probe_step`] per interval (on
+//!   MGLRU, where the learned floor is what was left at the last hit, a bite per cold age, so
+//!   that a probe into the hot set costs at most one bite); the first refault (or, on MGLRU,
+//!   pages the kernel keeps) ends the probe.
 //! * **idle**: when the CPUs have been idle (≤ [`OursConfig::idle_busy_ppm`], the agent's own
 //!   CPU time, which includes the kernel's reclaim in its writes, left out) for
 //!   [`OursConfig::idle_ns`] (1 minute, half of WSL's window: the steps stop at the first busy
@@ -1230,7 +1235,11 @@ mod tests {
             },
         );
         let hit = learned_at.expect("refaults");
-        assert!(written(&writes, hit / S, hit / S + 900) == 0, "held: {writes:?}");
+        assert_eq!(
+            written(&writes, hit / S, hit / S + 900),
+            0,
+            "held: {writes:?}"
+        );
         let probes: alloc::vec::Vec<_> = writes.iter().filter(|&&(t, _)| t > hit).collect();
         assert!(probes.iter().all(|&&(_, b)| b <= 8 * MIB), "{probes:?}");
         assert!(
