@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Checks one linked Rust object before it goes into a module; on failure it is deleted and the
 # build stops. Usage: rust-checks.sh OBJ SRCARCH FRAME_LIMIT BRANCH_PROT READELF OBJDUMP EXPORT...
-# (SRCARCH: x86 or arm64; BRANCH_PROT: y when arm64 Rust is built with pointer authentication.)
+# (SRCARCH: x86 or arm64; BRANCH_PROT: y when arm64 Rust is built with pointer authentication,
+# or x86-64 Rust with indirect branch tracking.)
 #  1. relocations: only the types the architecture's module loader applies (a GOTPCREL on
 #     x86-64 would link and then fail at insmod with "Unknown rela relocation"; arm64's
 #     loader knows no GOT relocation either);
@@ -10,7 +11,8 @@
 #  3. no unwind tables, TLS or constructors (.eh_frame, .tbss, .tdata, .init_array, .ctors);
 #  4. no stack frame larger than FRAME_LIMIT bytes (the kernel's CONFIG_FRAME_WARN);
 #  5. no store below the stack pointer (x86-64: the red zone), no %fs/%gs segment use
-#     (x86-64), return addresses signed where the kernel signs them (arm64 pac-ret);
+#     (x86-64), return addresses signed where the kernel signs them (arm64 pac-ret), every
+#     entry point starting with ENDBR64 where the kernel tracks indirect branches (x86 IBT);
 #  6. every entry point the C glue calls is defined and global.
 set -eu
 obj=$1 arch=$2 limit=$3 bprot=$4 readelf=$5 objdump=$6
@@ -83,6 +85,19 @@ redzone=$(printf '%s\n' "$dis" | grep -E 'mov[a-z]* +[^,]+,-0x[0-9a-f]+\(%rsp\)'
 [ -z "$redzone" ] || fail "red-zone store(s) below %rsp: $redzone"
 seg=$(printf '%s\n' "$dis" | grep -cE '%[fg]s:' || true)
 [ "$seg" = 0 ] || fail "$seg instruction(s) use %fs/%gs"
+
+# IBT as the kernel (CONFIG_X86_KERNEL_IBT): an indirect call or jump to a function that does
+# not start with ENDBR64 is a control-protection fault on a CPU with IBT (TCG does not emulate
+# it, so only this check can tell). The flag must have taken effect on every entry point.
+if [ "$bprot" = y ]; then
+    noendbr=$(printf '%s\n' "$dis" | awk -F'\t' -v list=" $* " '
+        /^[0-9a-f]+ <.*>:$/ { fn = $0; sub(/^[0-9a-f]+ </, "", fn); sub(/>:$/, "", fn); first = 1; next }
+        first && /^ *[0-9a-f]+:\t/ {
+            first = 0
+            if (index(list, " " fn " ") && $2 !~ /^endbr64/) printf "%s ", fn
+        }')
+    [ -z "$noendbr" ] || fail "built for IBT but entry point(s) do not start with ENDBR64: $noendbr"
+fi
 else
 # Stack frames, per function: the sum of every `sub sp, sp, #N[, lsl #12]` and of every
 # pre-indexed push `[sp, #-N]!` (frame record, callee-saved pairs); a probe loop's
