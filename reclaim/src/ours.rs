@@ -35,9 +35,9 @@
 //!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
 //!   after a step of ours the kernel counts the pages it moved out of the way because they
 //!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least
-//!   16 times what the step freed and three quarters of what is left mean that what is left is
-//!   in use (the kernel went through it and kept it), and so do refaults after a step; either
-//!   way what is left is the floor, held like a refault. To make that stop early, a step
+//!   16 times what the step freed and three quarters (but not more than twice) of what is left
+//!   mean that what is left is in use (the kernel went through it and kept it), and so do
+//!   refaults after a step; either way what is left is the floor, held like a refault. To make that stop early, a step
 //!   larger than [`OursConfig::bite`] (8 MiB) is taken a bite at a time, each
 //!   followed by a sample (sooner, at the step's rate): at most one bite goes into the working
 //!   set. And while the kernel keeps at least as much as it frees for our steps, it is still
@@ -479,13 +479,17 @@ impl Ours {
         // while cold cache is left and the whole 640 MiB hot set (20× a 32 MiB step, 78× an
         // 8 MiB bite, 98 % of what was left) at the first step into it, but 7.3 also moves
         // 7-13× a 32 MiB step of cold cache out of the way of the first steps, and up to 30×
-        // an 8 MiB bite (a quarter of what was left). (The classic LRU's `pgrefill` is the
-        // active list being aged, which its floor already accounts for.)
+        // an 8 MiB bite (a quarter of what was left). More than twice what is left is not one
+        // pass over it but MGLRU aging every generation (7.3 once moved 5.7 GiB for a 3 MiB
+        // step over 1.1 GiB of cache, and all of it was young afterwards): no evidence then.
+        // (The classic LRU's `pgrefill` is the active list being aged, which its floor
+        // already accounts for.)
         if s.lru_gen
             && freed_last > 0
             && kept > self.cfg.kept_slack
             && kept >= freed_last.saturating_mul(16)
             && kept.saturating_mul(4) >= s.file.saturating_mul(3)
+            && kept <= s.file.saturating_mul(2)
             && !self.idle_at(now)
         {
             self.verdict = Verdict::InUse;
@@ -1064,6 +1068,9 @@ mod tests {
         // 7.3, an 8 MiB bite into 2.1 GiB of cache: 30x kept, but a ninth of what is left:
         // not the floor, but the next bite waits until refaults would show.
         assert_eq!(after_step(&big, 240, true).0, Verdict::Watch);
+        // MGLRU aging every generation: 10 times what is left moved (7.3: 5.7 GiB for 1.1 GiB):
+        // not one pass over what is left, so not the floor (the next bite waits, though).
+        assert_eq!(after_step(&small, 2000, true).0, Verdict::Watch);
         // A classic LRU's pgrefill (the active list aging) says nothing here.
         assert_ne!(after_step(&small, 160, false).0, Verdict::InUse);
         // Kept pages without a step of ours before them (kswapd, another reclaimer): nothing.
