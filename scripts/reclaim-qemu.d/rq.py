@@ -360,8 +360,11 @@ def report(a):
             w = by[("build-idle", "wsl2026")]
             if s["returned_end"] < 0.95 * w["returned_end"]:
                 fails.append("build-idle: ours returned less than wsl2026 dropcache")
-            if w["t90_own_s"] is not None and (s["t90_own_s"] is None
-                                              or s["t90_own_s"] > w["t90_own_s"]):
+            # "Sooner" compares the times to 90 % of what each returned; it means nothing
+            # where dropcache never fired (its idle test failed: 6.1 on 2026-12-03, 3 MiB
+            # returned, "90 %" of that at once) and returned under half of what ours did.
+            if (w["t90_own_s"] is not None and w["returned_end"] >= 0.5 * s["returned_end"]
+                    and (s["t90_own_s"] is None or s["t90_own_s"] > w["t90_own_s"])):
                 fails.append("build-idle: ours was not sooner than wsl2026 dropcache")
     for (sc, pol), s in by.items():
         if sc == "dev-box" and pol == "wsl2026" and s["returned_of_cold"] > 0.1:
