@@ -37,10 +37,10 @@
 //!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least
 //!   16 times what the step freed and three quarters (but not more than twice) of what is left
 //!   mean that what is left is in use (the kernel went through it and kept it), and so do
-//!   refaults after a step; either way what is left is the floor, held like a refault. To make that stop early, a step
-//!   larger than [`OursConfig::bite`] (8 MiB) is taken a bite at a time, each
-//!   followed by a sample (sooner, at the step's rate): at most one bite goes into the working
-//!   set. And while the kernel keeps at least as much as it frees for our steps, it is still
+//!   refaults after a step; either way what is left is the floor, held like a refault. To
+//!   make that stop early, a step larger than [`OursConfig::bite`] (8 MiB) is taken a bite at
+//!   a time, each followed by a sample (sooner, at the step's rate): at most one bite goes
+//!   into the working set. And while the kernel keeps at least as much as it frees for our steps, it is still
 //!   sorting pages added to its oldest generation, hot and cold alike (7.3 keeps 3–23 times
 //!   the step there and lets part of a hot set re-read every 20 s go with the cold): then at
 //!   most [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold;
