@@ -484,10 +484,9 @@ impl Ours {
         // step over 1.1 GiB of cache, and all of it was young afterwards): no evidence then.
         // (The classic LRU's `pgrefill` is the active list being aged, which its floor
         // already accounts for.)
-        if s.lru_gen
-            && freed_last > 0
-            && kept > self.cfg.kept_slack
-            && kept >= freed_last.saturating_mul(16)
+        // `kept` is 0 unless MGLRU and a step of ours came before.
+        let kept_16x = kept > self.cfg.kept_slack && kept >= freed_last.saturating_mul(16);
+        if kept_16x
             && kept.saturating_mul(4) >= s.file.saturating_mul(3)
             && kept <= s.file.saturating_mul(2)
             && !self.idle_at(now)
@@ -515,11 +514,7 @@ impl Ours {
         // go with the cold ones (7.3 keeps 10-23 times a bite where its oldest generation
         // mixes a hot set re-read every 20 s with cold cache, and those bites refault). The
         // next bite waits a cold age, long enough for the refaults of this one to show.
-        if mglru_busy
-            && freed_last > 0
-            && kept > self.cfg.kept_slack
-            && kept >= freed_last.saturating_mul(16)
-        {
+        if mglru_busy && kept_16x {
             self.watch_until = now + self.cfg.cold_age_ns;
         }
         if mglru_busy && now < self.watch_until {
@@ -1113,6 +1108,19 @@ mod tests {
         writes
     }
 
+    /// A busy guest for [`run_mglru`]: 100 ms of CPU per sample.
+    fn busy(i: u64, s: &mut Sample) {
+        s.cpu_busy_ns = (i + 1) * S / 10;
+    }
+
+    /// Busy, and the kernel's `pgrefill` read from `kept` (pages).
+    fn busy_kept(kept: &core::cell::Cell<u64>) -> impl FnMut(u64, &mut Sample) + '_ {
+        move |i, s| {
+            busy(i, s);
+            s.kept_pages = kept.get();
+        }
+    }
+
     /// Bytes of `writes` (time, bytes) written in `from..to` seconds.
     fn written(writes: &[(u64, u64)], from: u64, to: u64) -> u64 {
         writes
@@ -1131,13 +1139,7 @@ mod tests {
         let mut g = guest(100);
         let mut p = Ours::new(OursConfig::default());
         // Busy: 100 ms of CPU per sample.
-        let writes = run_mglru(
-            &mut p,
-            &mut g,
-            60 * S,
-            |i, s| s.cpu_busy_ns = (i + 1) * S / 10,
-            |_, _, _| {},
-        );
+        let writes = run_mglru(&mut p, &mut g, 60 * S, busy, |_, _, _| {});
         assert!(writes.iter().all(|&(_, b)| b <= 8 * MIB), "{writes:?}");
         // From 30 s on, 64 MiB per 5 s.
         assert_eq!(written(&writes, 30, 55), 5 * 64 * MIB, "{writes:?}");
@@ -1168,20 +1170,11 @@ mod tests {
         let mut p = Ours::new(OursConfig::default());
         // The kernel's `pgrefill`: 7 pages kept per page our writes before 60 s freed.
         let kept = core::cell::Cell::new(0);
-        let writes = run_mglru(
-            &mut p,
-            &mut g,
-            90 * S,
-            |i, s| {
-                s.cpu_busy_ns = (i + 1) * S / 10;
-                s.kept_pages = kept.get();
-            },
-            |t, p, _| {
-                if t < 60 * S {
-                    kept.set(kept.get() + 7 * p.freed_since_sample / PAGE);
-                }
-            },
-        );
+        let writes = run_mglru(&mut p, &mut g, 90 * S, busy_kept(&kept), |t, p, _| {
+            if t < 60 * S {
+                kept.set(kept.get() + 7 * p.freed_since_sample / PAGE);
+            }
+        });
         assert!(writes.iter().all(|&(_, b)| b <= 8 * MIB), "{writes:?}");
         assert_eq!(
             written(&writes, 10, 60),
@@ -1204,23 +1197,14 @@ mod tests {
         let mut p = Ours::new(OursConfig::default());
         let kept = core::cell::Cell::new(0);
         let mut watch = alloc::vec::Vec::new();
-        let writes = run_mglru(
-            &mut p,
-            &mut g,
-            120 * S,
-            |i, s| {
-                s.cpu_busy_ns = (i + 1) * S / 10;
-                s.kept_pages = kept.get();
-            },
-            |t, p, _| {
-                if t >= 40 * S && kept.get() == 0 && p.freed_since_sample > 0 {
-                    kept.set(20 * p.freed_since_sample / PAGE);
-                }
-                if p.verdict() == Verdict::Watch {
-                    watch.push(t);
-                }
-            },
-        );
+        let writes = run_mglru(&mut p, &mut g, 120 * S, busy_kept(&kept), |t, p, _| {
+            if t >= 40 * S && kept.get() == 0 && p.freed_since_sample > 0 {
+                kept.set(20 * p.freed_since_sample / PAGE);
+            }
+            if p.verdict() == Verdict::Watch {
+                watch.push(t);
+            }
+        });
         let first = *watch.first().expect("a watch");
         let (before, after): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
             writes.iter().map(|&(t, _)| t).partition(|&t| t < first);
@@ -1251,7 +1235,7 @@ mod tests {
             &mut g,
             1300 * S,
             |i, s| {
-                s.cpu_busy_ns = (i + 1) * S / 10;
+                busy(i, s);
                 if s.now_ns >= 20 * S && refaults == 0 {
                     refaults = 8 * MIBP;
                 }
