@@ -18,8 +18,8 @@
 //! compact, drop caches) and the time of the next sample ("sleep until T"). What the actions
 //! did comes back as an [`Outcome`]. A policy does no I/O, reads no clock and is `no_std` +
 //! `alloc`, so the same code runs in the simulator (`hv-sim`, over its guest model), in the
-//! tests (over [`sim::ModelCache`]) and in the guest agent (`hv-reclaim-agent`, over `/proc`
-//! and cgroup files). [`CacheControl`] is the executor side of the seam: [`apply`] runs one
+//! tests (over `sim::ModelCache`, feature `sim`) and in the guest agent (`hv-reclaim-agent`,
+//! over `/proc` and cgroup files). [`CacheControl`] is the executor side of the seam: [`apply`] runs one
 //! action on it. It is not a kernel driver and does not report free memory (that is
 //! `hv-reporting`).
 //!
@@ -274,7 +274,7 @@ pub struct Outcome {
 
 /// The executor side of the seam: where a policy's actions land. The simulator implements it
 /// over its guest model, the agent over cgroup and `/proc/sys/vm` files, the tests over
-/// [`sim::ModelCache`].
+/// `sim::ModelCache` (feature `sim`).
 pub trait CacheControl {
     /// Reclaims up to `bytes` (file cache first; `swappiness` as `memory.reclaim` takes it),
     /// giving up after `time_limit_ns` (0 = none).
