@@ -39,8 +39,8 @@
 //!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
 //!   after a step of ours the kernel counts the pages it moved out of the way because they
 //!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least
-//!   16 times what the step freed and three quarters (but not more than twice) of what is left
-//!   mean that what is left is in use (the kernel went through it and kept it), and so do
+//!   16 times what the step freed (give or take that slack) and three quarters (but not more
+//!   than twice) of what is left mean that what is left is in use (the kernel went through it and kept it), and so do
 //!   refaults after a step; either way what is left is the floor, held like a refault. To
 //!   make that stop early, a step larger than [`OursConfig::bite`] (8 MiB) is taken a bite at
 //!   a time, each followed by a sample (sooner, at the step's rate): at most one bite goes
