@@ -34,23 +34,23 @@
 //!   bytes becomes the floor (the whole cache when the active list is unknown), held for a
 //!   hold time that doubles on every repeat (up to [`OursConfig::hold_max_ns`]) and then
 //!   lowered by [`OursConfig::probe_step`] per cold age.
-//! * **MGLRU** (Linux 6.1+, on by default in Debian's 6.12 and 7.x): its generations age only
-//!   when something reclaims, and a page read again through `read()` stays in the generation
-//!   it was added to, so the ages do not tell a hot set from cold data. Two kernel signals do:
-//!   after a step of ours the kernel counts the pages it moved out of the way because they
-//!   were used again (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least
-//!   16 times what the step freed (give or take that slack) and three quarters (but not more
-//!   than twice) of what is left mean that what is left is in use (the kernel went through it and kept it), and so do
-//!   refaults after a step; either way what is left is the floor, held like a refault. To
-//!   make that stop early, a step larger than [`OursConfig::bite`] (8 MiB) is taken a bite at
-//!   a time, each followed by a sample (sooner, at the step's rate): at most one bite goes
-//!   into the working set. And while the kernel keeps at least as much as it frees for our steps, it is still
-//!   sorting pages added to its oldest generation, hot and cold alike (7.3 keeps 3–23 times
-//!   the step there and lets part of a hot set re-read every 20 s go with the cold): then at
-//!   most [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold;
-//!   and after a bite it kept 16 times as much for (but less than three quarters of what is
-//!   left), the next bite waits a cold age (verdict `watch`): reclaim is among pages in use,
-//!   and the refaults of any it let go show before the next bite.
+//! * **MGLRU** (Linux 6.1+, on by default in Debian's 6.12 and 7.x): its generations age only when
+//!   something reclaims, and a page read again through `read()` stays in the generation it was
+//!   added to, so the ages do not tell a hot set from cold data. Two kernel signals do: after a
+//!   step of ours the kernel counts the pages it moved out of the way because they were used again
+//!   (`pgrefill`): more than [`OursConfig::kept_slack`] of them, at least 16 times what the step
+//!   freed (give or take that slack) and three quarters (but not more than twice) of what is left
+//!   mean that what is left is in use (the kernel went through it and kept it), and so do refaults
+//!   after a step; either way what is left is the floor, held like a refault. To make that stop
+//!   early, a step larger than [`OursConfig::bite`] (8 MiB) is taken a bite at a time, each
+//!   followed by a sample (sooner, at the step's rate): at most one bite goes into the working set.
+//!   And while the kernel keeps at least as much as it frees for our steps, it is still sorting
+//!   pages added to its oldest generation, hot and cold alike (7.3 keeps 3–23 times the step there
+//!   and lets part of a hot set re-read every 20 s go with the cold): then at most
+//!   [`OursConfig::sort_rate`] (16 MiB) per interval, until it keeps nothing of the cold; and after
+//!   a bite it kept 16 times as much for (but less than three quarters of what is left), the next
+//!   bite waits a cold age (verdict `watch`): reclaim is among pages in use, and the refaults of
+//!   any it let go show before the next bite.
 //! * **back off on pressure**: PSI memory `some` above [`OursConfig::psi_limit_ppm`] over the
 //!   last interval (not counting the agent's own reclaim time, which the kernel also counts as
 //!   a stall) or in `avg10`: no reclaim this interval, minimum step.
