@@ -308,11 +308,23 @@ impl Sampler {
         } else {
             None
         };
+        // The file LRU is the cache reclaim can take. `file` (and `Cached`) also count shmem
+        // and tmpfs, which sit on the anon LRU: `memory.reclaim` with `swappiness=0` (or
+        // without swap) never frees them, and counted as cache they kept the policy asking for
+        // reclaim that freed nothing (the 4.5 MiB of the QEMU guest's /run and /dev/shm, every
+        // 5 s once the real cache was gone, so that the compaction "once caught up" never ran).
+        let lru_file = lru.active_file.saturating_add(lru.inactive_file);
         Ok(Sample {
             now_ns,
             mem_total,
             mem_free,
-            file: if lru.file > 0 { lru.file } else { cached },
+            file: if lru_file > 0 {
+                lru_file
+            } else if lru.file > 0 {
+                lru.file
+            } else {
+                cached
+            },
             active_file: lru.active_file,
             inactive_file: lru.inactive_file,
             refault_pages: lru.refault_pages,

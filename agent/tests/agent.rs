@@ -146,10 +146,25 @@ fn a_root_cgroup_without_memory_stat_reads_vmstat() {
     let c = caps(&s);
     assert!(!c.root_memory_stat);
     let sample = Sampler::new(c, 60_000).sample(&s).expect("sample");
+    // The file LRU (200 + 300 pages), not `nr_file_pages` (520: shmem too).
     assert_eq!(
         (sample.file, sample.active_file, sample.refault_pages),
-        (520 * 4096, 200 * 4096, 7)
+        (500 * 4096, 200 * 4096, 7)
     );
+}
+
+#[test]
+fn shmem_is_not_cache_the_policy_can_reclaim() {
+    // The QEMU guest once its cache was gone: `file` is 4.5 MiB of shmem (/run, /dev/shm)
+    // and 24 KiB on the file LRU. The sample's `file` is the LRU, so the policy is at its
+    // floor instead of asking for 4.5 MiB every interval that reclaim cannot free.
+    let s = good_sys();
+    s.set(
+        "/sys/fs/cgroup/memory.stat",
+        "file 4775936\nshmem 4751360\nactive_file 8192\ninactive_file 16384\n",
+    );
+    let sample = Sampler::new(caps(&s), 60_000).sample(&s).expect("sample");
+    assert_eq!(sample.file, 24576);
 }
 
 #[test]

@@ -142,7 +142,9 @@ pub struct Sample {
     pub mem_total: u64,
     /// `MemFree`.
     pub mem_free: u64,
-    /// Page cache (`memory.stat` `file` of the root cgroup; `Cached` where there is none).
+    /// Page cache reclaim can take: the root cgroup's file LRU (`memory.stat` `active_file` +
+    /// `inactive_file`, without the shmem that `file` also counts; `file` or `Cached` where
+    /// the lists are unknown).
     pub file: u64,
     /// `memory.stat` `active_file`.
     pub active_file: u64,

@@ -261,6 +261,9 @@ pub struct Ours {
     next_probe: u64,
     /// Classic LRU: the largest active file list seen in the last cold age (bytes, when).
     active_peak: (u64, u64),
+    /// A reclaim step freed (next to) nothing: (cache left, until when). What is left is
+    /// caught up with until the cache grows or a cold age has passed.
+    stuck: Option<(u64, u64)>,
 }
 
 impl Ours {
@@ -294,6 +297,7 @@ impl Ours {
             watch_until: 0,
             next_probe: 0,
             active_peak: (0, 0),
+            stuck: None,
         }
     }
 
@@ -608,7 +612,16 @@ impl Ours {
         } else {
             self.step.min(max)
         };
-        let n = rate.min(bite).min(s.file.saturating_sub(floor));
+        let mut n = rate.min(bite).min(s.file.saturating_sub(floor));
+        // What the last step could not free (pages in writeback, mapped and in use): not
+        // asked for again every interval, and the compaction "once caught up" runs.
+        if let Some((left, until)) = self.stuck {
+            if now < until && s.file <= left.saturating_add(self.cfg.step_min.min(MIB)) {
+                n = 0;
+            } else {
+                self.stuck = None;
+            }
+        }
         // Compaction of what was freed: rate-limited, and once when caught up.
         let compact_due = self
             .last_compact
@@ -654,6 +667,16 @@ impl Ours {
             Action::Reclaim { .. } | Action::DropCaches { .. } => {
                 self.freed_since_compact += o.freed;
                 self.freed_since_sample += o.freed;
+                if matches!(o.error, None | Some(ActError::Short))
+                    && o.freed < self.cfg.step_min.min(MIB)
+                {
+                    self.stuck = self.last.map(|s| {
+                        (
+                            s.file.saturating_sub(o.freed),
+                            s.now_ns + self.cfg.cold_age_ns,
+                        )
+                    });
+                }
                 match o.error {
                     None => {}
                     // The kernel found less to reclaim, or took too long: smaller steps.
@@ -1440,6 +1463,57 @@ mod tests {
             q.step(&s);
         }
         assert!(q.floor(&g.sample(65 * S)) > 0, "busy: the floor stays");
+    }
+
+    #[test]
+    fn cache_a_step_could_not_free_is_not_asked_for_every_interval() {
+        // 64 MiB of cache no step can free (in writeback, mapped and in use): after a step
+        // that freed nothing, no reclaim for a cold age unless the cache grows; the freed
+        // memory is compacted once caught up. (Idle from 65 s on: the floor is 0.)
+        let g = guest(0);
+        let mut p = Ours::new(OursConfig::default());
+        let sample = |t: u64, file: u64| {
+            let mut s = g.sample(t);
+            s.file = file;
+            s.inactive_file = file;
+            s
+        };
+        let mut acts = alloc::vec::Vec::new();
+        for i in 1..=20u64 {
+            let file = if i >= 17 { 80 * MIB } else { 64 * MIB };
+            let s = sample(i * 5 * S, file);
+            let plan = p.step(&s);
+            for a in plan.actions() {
+                let o = match a {
+                    Action::Reclaim { .. } if i == 2 => Outcome {
+                        freed: 16 * MIB,
+                        ..Outcome::default()
+                    },
+                    Action::Reclaim { .. } => Outcome {
+                        error: Some(ActError::Short),
+                        ..Outcome::default()
+                    },
+                    _ => Outcome::default(),
+                };
+                p.outcome(a, &o);
+                acts.push((i, *a));
+            }
+        }
+        let reclaims: alloc::vec::Vec<u64> = acts
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Reclaim { .. }))
+            .map(|&(i, _)| i)
+            .collect();
+        // Steps at 2 (freed 16 MiB) and 3 (nothing), then not before 3 + 6 intervals (30 s);
+        // at 9 nothing again, then at 15; at 17 the cache grew by 16 MiB: at once.
+        assert_eq!(reclaims, [2, 3, 9, 15, 17], "{acts:?}");
+        // Compaction once caught up (at 4), and with the idle machine's 64 MiB step at 15.
+        let compacts: alloc::vec::Vec<u64> = acts
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Compact))
+            .map(|&(i, _)| i)
+            .collect();
+        assert_eq!(compacts, [4, 15], "{acts:?}");
     }
 
     #[test]
