@@ -83,6 +83,53 @@ pub const YOUNG_SLOTS: usize = 32;
 /// [`OursConfig::idle_ns`] / 16 if longer: the ring spans at least two idle windows).
 pub const BUSY_SLOTS: usize = 32;
 
+/// Time-stamped values of a running count, at least a spacing apart, the oldest overwritten:
+/// the windows of the young-cache estimate and of the idle test.
+#[derive(Debug, Clone)]
+struct Marks<const N: usize> {
+    ring: [(u64, u64); N],
+    len: usize,
+    head: usize,
+}
+
+impl<const N: usize> Marks<N> {
+    const fn new() -> Self {
+        Self {
+            ring: [(0, 0); N],
+            len: 0,
+            head: 0,
+        }
+    }
+
+    /// Records `(t, v)` unless the newest mark is less than `spacing` older; whether it did.
+    fn push(&mut self, t: u64, v: u64, spacing: u64) -> bool {
+        if self
+            .newest_first()
+            .next()
+            .is_some_and(|(t0, _)| t.saturating_sub(t0) < spacing)
+        {
+            return false;
+        }
+        self.ring[self.head] = (t, v);
+        self.head = (self.head + 1) % N;
+        self.len = (self.len + 1).min(N);
+        true
+    }
+
+    /// The marks, newest first.
+    fn newest_first(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        (0..self.len).map(|i| self.ring[(self.head + N - 1 - i) % N])
+    }
+
+    fn oldest(&self) -> Option<(u64, u64)> {
+        self.newest_first().last()
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == N
+    }
+}
+
 /// The knobs of [`Ours`]. [`OursConfig::default`] is the production setting;
 /// [`OursConfig::scaled`] divides every time by a factor (the CI version of the QEMU proof).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,9 +278,7 @@ pub struct Ours {
     idle: bool,
     /// (time, CPU time of everything but us) at the end of each span of at least an interval
     /// (and [`OursConfig::idle_ns`] / 16), oldest overwritten: the idle test's window.
-    busy_ring: [(u64, u64); BUSY_SLOTS],
-    busy_len: usize,
-    busy_head: usize,
+    busy_marks: Marks<BUSY_SLOTS>,
     freed_since_compact: u64,
     last_compact: Option<u64>,
     own_stall_ns: u64,
@@ -244,9 +289,7 @@ pub struct Ours {
     /// the kernel's `pgrefill` since then is ours).
     freed_since_sample: u64,
     /// (time, `inflow`) every [`OursConfig::cold_age_ns`] / 8 at most, oldest overwritten.
-    ring: [(u64, u64); YOUNG_SLOTS],
-    ring_len: usize,
-    ring_head: usize,
+    inflow_marks: Marks<YOUNG_SLOTS>,
     /// Bytes that came in within the young window (as of the last sample).
     young: u64,
     /// MGLRU: what the kernel went through (freed plus kept) per byte our last step freed,
@@ -279,18 +322,14 @@ impl Ours {
             quiet_until: cfg.hold_ns,
             hold: cfg.hold_ns,
             idle: false,
-            busy_ring: [(0, 0); BUSY_SLOTS],
-            busy_len: 0,
-            busy_head: 0,
+            busy_marks: Marks::new(),
             freed_since_compact: 0,
             last_compact: None,
             own_stall_ns: 0,
             verdict: Verdict::Baseline,
             inflow: 0,
             freed_since_sample: 0,
-            ring: [(0, 0); YOUNG_SLOTS],
-            ring_len: 0,
-            ring_head: 0,
+            inflow_marks: Marks::new(),
             young: 0,
             scan_cost_x8: 8,
             grown_at: 0,
@@ -343,31 +382,17 @@ impl Ours {
         let came = (s.file + freed).saturating_sub(last.file);
         self.inflow = self.inflow.saturating_add(came);
         let now = s.now_ns;
-        let spacing = (self.cfg.cold_age_ns / 8).max(1);
-        let newest = (self.ring_head + YOUNG_SLOTS - 1) % YOUNG_SLOTS;
-        if self.ring_len == 0 || now.saturating_sub(self.ring[newest].0) >= spacing {
-            self.ring[self.ring_head] = (now, self.inflow);
-            self.ring_head = (self.ring_head + 1) % YOUNG_SLOTS;
-            self.ring_len = (self.ring_len + 1).min(YOUNG_SLOTS);
-        }
-        // The newest entry at least a window old; none: everything since the first sample
-        // (or, with the ring overwritten, since its oldest entry) is young.
+        self.inflow_marks
+            .push(now, self.inflow, (self.cfg.cold_age_ns / 8).max(1));
+        // The newest mark at least a window old; none: everything since the first sample
+        // (or, with the ring overwritten, since its oldest mark) is young.
         let cutoff = now.saturating_sub(self.young_window(s));
-        let mut base = None;
-        let mut oldest = self.inflow;
-        for i in 0..self.ring_len {
-            let (t, v) = self.ring[(self.ring_head + YOUNG_SLOTS - 1 - i) % YOUNG_SLOTS];
-            oldest = v;
-            if t <= cutoff {
-                base = Some(v);
-                break;
-            }
-        }
-        let base = base.unwrap_or(if self.ring_len == YOUNG_SLOTS {
-            oldest
-        } else {
-            0
-        });
+        let marks = &self.inflow_marks;
+        let base = marks
+            .newest_first()
+            .find(|&(t, _)| t <= cutoff)
+            .or_else(|| marks.oldest().filter(|_| marks.is_full()))
+            .map_or(0, |(_, v)| v);
         self.young = self.inflow - base;
     }
 
@@ -398,19 +423,15 @@ impl Ours {
             .interval_ns
             .max(self.cfg.idle_ns / (BUSY_SLOTS as u64 / 2))
             .max(1);
-        let newest = (self.busy_head + BUSY_SLOTS - 1) % BUSY_SLOTS;
         // Spans of at least an interval however often we sample (the kernel counts CPU time
         // in 10 ms ticks: over the 1.25 s between two bites one tick is 0.4 % of two CPUs).
-        if self.busy_len > 0 && now.saturating_sub(self.busy_ring[newest].0) < spacing {
+        if !self.busy_marks.push(now, other, spacing) {
             return;
         }
-        self.busy_ring[self.busy_head] = (now, other);
-        self.busy_head = (self.busy_head + 1) % BUSY_SLOTS;
-        self.busy_len = (self.busy_len + 1).min(BUSY_SLOTS);
         // The newest mark at least a window old; none yet: not idle.
         let mark = now.checked_sub(self.cfg.idle_ns).and_then(|cutoff| {
-            (0..self.busy_len)
-                .map(|i| self.busy_ring[(self.busy_head + BUSY_SLOTS - 1 - i) % BUSY_SLOTS])
+            self.busy_marks
+                .newest_first()
                 .find(|&(t, _)| t <= cutoff && t < now)
         });
         self.idle = mark.is_some_and(|(t, busy0)| {
