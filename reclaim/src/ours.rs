@@ -103,17 +103,20 @@ impl<const N: usize> Marks<N> {
 
     /// Records `(t, v)` unless the newest mark is less than `spacing` older; whether it did.
     fn push(&mut self, t: u64, v: u64, spacing: u64) -> bool {
-        if self
-            .newest_first()
-            .next()
-            .is_some_and(|(t0, _)| t.saturating_sub(t0) < spacing)
-        {
+        if !self.due(t, spacing) {
             return false;
         }
         self.ring[self.head] = (t, v);
         self.head = (self.head + 1) % N;
         self.len = (self.len + 1).min(N);
         true
+    }
+
+    /// Whether a mark at `t` would be at least `spacing` after the newest.
+    fn due(&self, t: u64, spacing: u64) -> bool {
+        self.newest_first()
+            .next()
+            .is_none_or(|(t0, _)| t.saturating_sub(t0) >= spacing)
     }
 
     /// The marks, newest first.
@@ -429,12 +432,7 @@ impl Ours {
             .max(1);
         // Spans of at least an interval however often we sample (the kernel counts CPU time
         // in 10 ms ticks: over the 1.25 s between two bites one tick is 0.4 % of two CPUs).
-        if self
-            .busy_marks
-            .newest_first()
-            .next()
-            .is_some_and(|(t, _)| now.saturating_sub(t) < spacing)
-        {
+        if !self.busy_marks.due(now, spacing) {
             return;
         }
         // Our own CPU time (the kernel's reclaim and compaction in our writes included) is
