@@ -9,9 +9,11 @@
 //!
 //! * **what is cold**: the inactive file list (`memory.stat` `inactive_file`) less what was
 //!   read in the last [`OursConfig::cold_age_ns`], or with MGLRU the file pages in generations
-//!   older than that. The active list is the hot working set and forms the **floor**, plus the
-//!   young part of the inactive list (at least a small reserve) and [`OursConfig::floor`] at
-//!   least.
+//!   older than that. The active list is the hot working set and forms the **floor** (on the
+//!   classic LRU with what the kernel moved off it to the inactive list over the last two cold
+//!   ages, `pgrefill`: our steps make it do that once the inactive list is the smaller), plus
+//!   the young part of the inactive list (at least a small reserve) and [`OursConfig::floor`]
+//!   at least.
 //! * **young pages**: a page read once sits on the inactive list until its second read; a hot
 //!   set read for the first time looks exactly like cold data until then, and the kernel's
 //!   reclaim takes the oldest inactive pages first. So the policy estimates how much file cache
@@ -126,6 +128,12 @@ impl<const N: usize> Marks<N> {
 
     fn oldest(&self) -> Option<(u64, u64)> {
         self.newest_first().last()
+    }
+
+    /// The newest mark at least `window` before `now`.
+    fn at_least(&self, now: u64, window: u64) -> Option<(u64, u64)> {
+        let cutoff = now.checked_sub(window)?;
+        self.newest_first().find(|&(t, _)| t <= cutoff)
     }
 
     fn is_full(&self) -> bool {
@@ -312,6 +320,11 @@ pub struct Ours {
     next_probe: u64,
     /// Classic LRU: the largest active file list seen in the last cold age (bytes, when).
     active_peak: (u64, u64),
+    /// Classic LRU: (time, `pgrefill` pages) every [`OursConfig::cold_age_ns`] / 8 at most.
+    refill_marks: Marks<YOUNG_SLOTS>,
+    /// Classic LRU: active pages the kernel moved to the inactive list in the last two cold
+    /// ages (bytes).
+    deactivated: u64,
     /// A reclaim step freed (next to) nothing: (cache left, until when). What is left is
     /// caught up with until the cache grows or a cold age has passed.
     stuck: Option<(u64, u64)>,
@@ -346,6 +359,8 @@ impl Ours {
             watch_until: 0,
             next_probe: 0,
             active_peak: (0, 0),
+            refill_marks: Marks::new(),
+            deactivated: 0,
             stuck: None,
         }
     }
@@ -396,14 +411,31 @@ impl Ours {
             .push(now, self.inflow, (self.cfg.cold_age_ns / 8).max(1));
         // The newest mark at least a window old; none: everything since the first sample
         // (or, with the ring overwritten, since its oldest mark) is young.
-        let cutoff = now.saturating_sub(self.young_window(s));
         let marks = &self.inflow_marks;
         let base = marks
-            .newest_first()
-            .find(|&(t, _)| t <= cutoff)
+            .at_least(now, self.young_window(s))
             .or_else(|| marks.oldest().filter(|_| marks.is_full()))
             .map_or(0, |(_, v)| v);
         self.young = self.inflow - base;
+    }
+
+    /// Classic LRU: counts the active pages the kernel moved to the inactive list
+    /// (`pgrefill`) over the last two cold ages, for [`Self::active_hot`].
+    fn track_deactivated(&mut self, s: &Sample) {
+        if s.lru_gen {
+            self.deactivated = 0;
+            return;
+        }
+        let now = s.now_ns;
+        let marks = &mut self.refill_marks;
+        marks.push(now, s.kept_pages, (self.cfg.cold_age_ns / 8).max(1));
+        // None a window old: since the first sample (pages deactivated before it were not
+        // counted as active either).
+        let base = marks
+            .at_least(now, self.cfg.cold_age_ns.saturating_mul(2))
+            .or_else(|| marks.oldest())
+            .map_or(s.kept_pages, |(_, v)| v);
+        self.deactivated = s.kept_pages.saturating_sub(base) * crate::PAGE;
     }
 
     fn step_max(&self, s: &Sample) -> u64 {
@@ -453,11 +485,7 @@ impl Ours {
         let other = self.other_busy;
         self.busy_marks.push(now, other, spacing);
         // The newest mark at least a window old; none yet: not idle.
-        let mark = now.checked_sub(self.cfg.idle_ns).and_then(|cutoff| {
-            self.busy_marks
-                .newest_first()
-                .find(|&(t, _)| t <= cutoff && t < now)
-        });
+        let mark = self.busy_marks.at_least(now, self.cfg.idle_ns.max(1));
         self.idle = mark.is_some_and(|(t, busy0)| {
             let cap = u128::from(now - t) * u128::from(s.cpus.max(1));
             let busy = u128::from(other.saturating_sub(busy0));
@@ -465,19 +493,26 @@ impl Ours {
         });
     }
 
-    /// Classic LRU: the active file list of `s`, or the largest one seen within the last
-    /// [`OursConfig::cold_age_ns`] if that was larger. Our own steps make the kernel move
-    /// active pages to the inactive list (on 6.1 it did so by 24-158 MiB per 32 MiB step,
-    /// `pgrefill`, the 640 MiB active list of a hot set re-read every 20 s down to 308 MiB);
-    /// those pages were in use a moment ago and go back at their next read, but a floor that
-    /// followed the active list down let the steps take them first (100 MiB refaulted).
+    /// Classic LRU: the hot set, the active file list of `s` plus what the kernel moved off
+    /// it over the last two cold ages (or the largest active list seen within the last
+    /// [`OursConfig::cold_age_ns`], where the kernel does not count what it moves). Our own
+    /// steps make the kernel move active pages to the inactive list once that is smaller
+    /// than the active one (on 6.1 by 24-158 MiB per 32 MiB step, `pgrefill`, the 640 MiB
+    /// active list of a hot set re-read every 20 s down to 308 MiB); those pages were in use
+    /// a moment ago and go back at their next read, but a floor that followed the active list
+    /// down let the steps take them first (100 MiB refaulted). Nor is the peak enough: on
+    /// 6.1 under load the hot set's second read (which activates it) was still going when our
+    /// steps made the kernel start moving it back, the active list peaked at 604 of its
+    /// 640 MiB, and a step took 13.8 MiB of it. Two cold ages: a page moved back just after
+    /// its read is read again a period plus the time the read takes later (20 + 12 s there).
     fn active_hot(&self, s: &Sample) -> u64 {
         let (peak, at) = self.active_peak;
-        if s.now_ns.saturating_sub(at) < self.cfg.cold_age_ns {
-            s.active_file.max(peak)
+        let peak = if s.now_ns.saturating_sub(at) < self.cfg.cold_age_ns {
+            peak
         } else {
-            s.active_file
-        }
+            0
+        };
+        s.active_file.saturating_add(self.deactivated).max(peak)
     }
 
     /// The floor (bytes of file cache kept) for `s`.
@@ -504,6 +539,7 @@ impl Ours {
         self.next = now + self.cfg.interval_ns;
         let mut plan = Plan::sleep(Some(self.next));
         self.judge_idle(s);
+        self.track_deactivated(s);
         let Some(last) = self.last.replace(*s) else {
             self.verdict = Verdict::Baseline;
             return plan;
@@ -1486,6 +1522,106 @@ mod tests {
             cold <= 32 * MIB,
             "the cold cache went: {} MiB left",
             cold / MIB
+        );
+    }
+
+    #[test]
+    fn classic_lru_hot_pages_moved_back_during_their_first_activation_stay_in_the_floor() {
+        // Debian 12's 6.1 under load, hot-cache: 384 MiB of cold cache, then a 640 MiB hot
+        // set read once (all inactive, the cold oldest) before the first sample; the hot set
+        // is read again 22 s after each read, each read taking 16 s. Once the inactive list is smaller
+        // than the active one, every step of ours makes the kernel move 64 MiB of the active
+        // list's oldest pages to the inactive head (`pgrefill`), so the active list peaks
+        // short of the hot set while its second read is still going. Chunks of 4 MiB.
+        use alloc::collections::VecDeque;
+        const CHUNK: u64 = 4 * MIB;
+        let (cold, hot) = (96u32, 160u32);
+        // Front: the oldest (the inactive tail, what reclaim takes first).
+        let mut inactive: VecDeque<u32> = (0..cold + hot).collect();
+        let mut active: VecDeque<u32> = VecDeque::new();
+        let (mut lost, mut refill, mut refaults) = (alloc::vec::Vec::new(), 0u64, 0u64);
+        let mut p = Ours::new(OursConfig::default());
+        let mut t = 5 * S;
+        let mut read_to = 5 * S;
+        while t <= 400 * S {
+            // The reader: read k starts at 35 + 38 k s (22 s after the last ended) and reads a
+            // chunk every 0.1 s (16 s in all).
+            while read_to < t {
+                read_to += S / 100;
+                let since = read_to.saturating_sub(35 * S) % (38 * S);
+                if read_to < 35 * S || since % (S / 10) >= S / 100 {
+                    continue;
+                }
+                let c = cold + (since / (S / 10)) as u32;
+                if c >= cold + hot {
+                    continue;
+                }
+                if let Some(i) = lost.iter().position(|&l| l == c) {
+                    lost.swap_remove(i);
+                    refaults += CHUNK / PAGE;
+                } else if let Some(i) = inactive.iter().position(|&l| l == c) {
+                    inactive.remove(i);
+                } else if let Some(i) = active.iter().position(|&l| l == c) {
+                    active.remove(i);
+                }
+                active.push_back(c);
+            }
+            let file = (inactive.len() + active.len()) as u64 * CHUNK;
+            let s = Sample {
+                now_ns: t,
+                mem_total: 2 << 30,
+                mem_free: (2 << 30) - file,
+                file,
+                active_file: active.len() as u64 * CHUNK,
+                inactive_file: inactive.len() as u64 * CHUNK,
+                refault_pages: refaults,
+                kept_pages: refill,
+                cpu_busy_ns: t / 20,
+                cpus: 2,
+                ..Sample::default()
+            };
+            for a in p.step(&s).actions() {
+                if let Action::Reclaim { bytes, .. } = *a {
+                    let mut freed = 0;
+                    while freed < bytes {
+                        let Some(c) = inactive.pop_front() else { break };
+                        if c >= cold {
+                            lost.push(c);
+                        }
+                        freed += CHUNK;
+                    }
+                    if inactive.len() < active.len() {
+                        for _ in 0..16 {
+                            let Some(c) = active.pop_front() else { break };
+                            inactive.push_back(c);
+                            refill += CHUNK / PAGE;
+                        }
+                    }
+                    p.outcome(
+                        a,
+                        &Outcome {
+                            freed,
+                            elapsed_ns: 10_000_000,
+                            error: None,
+                        },
+                    );
+                }
+            }
+            t = p.next_deadline().expect("runs");
+        }
+        let cold_left = inactive
+            .iter()
+            .chain(&active)
+            .filter(|&&c| c < cold)
+            .count();
+        assert_eq!(
+            (refaults * PAGE / MIB, lost.len()),
+            (0, 0),
+            "no hot page was reclaimed"
+        );
+        assert!(
+            cold_left <= 8,
+            "the cold cache went: {cold_left} chunks left"
         );
     }
 
